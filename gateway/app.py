@@ -1,0 +1,153 @@
+"""The gateway: the one front door (统一入口) — log-in, jurisdiction, routing and the live event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.routing import Route
+
+from gateway.accounts import authenticate
+from gateway.identity import IdentityCache
+from gateway.proxy import forward, make_client
+from gateway.stream import EventHub
+from services.common.auth import issue_token
+from services.common.errors import QSRError, Unauthorized, install_error_handlers, problem_response
+from services.common.events import asyncapi_document
+from services.common.messaging import Bus
+from services.common.settings import SERVICES, Settings, get_settings
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    role: str
+    region_code: str
+
+
+def _end_streams_on_shutdown(hub: EventHub) -> None:
+    """uvicorn waits for open responses before it shuts down; event streams never end by themselves."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def handler(sig: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(hub.close_streams)
+            previous(sig, frame)
+
+        signal.signal(signum, handler)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    identities = IdentityCache(settings.secret_key, settings.internal_secret)
+    upstreams = {service: settings.upstream_url(service).rstrip("/") for service in SERVICES}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = make_client(settings.upstream_timeout_seconds)
+        bus = Bus(settings, "gateway")
+        hub = EventHub(bus)
+        app.state.client, app.state.bus, app.state.hub = client, bus, hub
+        bus.start()
+        hub.start()
+        _end_streams_on_shutdown(hub)
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await bus.close()
+            await client.aclose()
+
+    app = FastAPI(
+        title="QSR 工业产品质量安全主体责任监管平台 — gateway",
+        description="统一入口：登录、管辖范围、路由 /api/v1/<service>/…、实时事件流。",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.post("/auth/token", response_model=TokenResponse, tags=["auth 登录"], summary="登录，取得访问令牌")
+    async def token(body: TokenRequest) -> TokenResponse:
+        caller = authenticate(body.username, body.password, development=settings.development)
+        if caller is None:
+            raise Unauthorized("用户名或密码错误")
+        return TokenResponse(
+            access_token=issue_token(caller, settings.secret_key, ttl_seconds=settings.token_ttl_seconds),
+            expires_in=settings.token_ttl_seconds,
+            role=caller.role,
+            region_code=caller.region_code,
+        )
+
+    @app.get("/healthz", tags=["health 健康检查"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health 健康检查"])
+    async def readyz(request: Request) -> JSONResponse:
+        client = request.app.state.client
+
+        async def check(service: str) -> tuple[str, str]:
+            try:
+                response = await client.get(f"{upstreams[service]}/readyz", timeout=2.0)
+                return service, "ok" if response.status_code == 200 else f"not ready ({response.status_code})"
+            except Exception as exc:
+                return service, f"down: {type(exc).__name__}"
+
+        checks = dict(await asyncio.gather(*(check(service) for service in SERVICES)))
+        checks["nats"] = "ok" if request.app.state.bus.connected else "down"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    @app.get("/asyncapi.json", tags=["events 事件"], summary="事件目录 (AsyncAPI 3.0)")
+    async def asyncapi() -> dict[str, Any]:
+        return asyncapi_document()
+
+    @app.get("/api/v1/events/stream", tags=["events 事件"], summary="实时事件流（SSE，仅本辖区）")
+    async def event_stream(request: Request) -> StreamingResponse:
+        caller, _ = identities.caller(request.headers.get("authorization"))
+        return StreamingResponse(
+            request.app.state.hub.events(caller),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    async def proxy(request: Request) -> Any:
+        # A plain Starlette route: the hot path skips FastAPI's dependency machinery.
+        try:
+            _, internal = identities.caller(request.headers.get("authorization"))
+            params = request.path_params
+            return await forward(
+                request, request.app.state.client, upstreams, params["service"], params["path"], internal
+            )
+        except QSRError as exc:
+            return problem_response(exc.status, exc.problem(request.url.path))
+
+    app.router.routes.append(
+        Route(
+            "/api/v1/{service}/{path:path}",
+            proxy,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+        )
+    )
+    return app
+
+
+app = create_app()

@@ -1,0 +1,37 @@
+"""Turns a user's bearer token into the short-lived identity the services trust, with a small cache so
+the hot path does not verify and sign on every request."""
+
+from __future__ import annotations
+
+import time
+
+from services.common.auth import INTERNAL_AUDIENCE, INTERNAL_TTL_SECONDS, Caller, issue_token, read_token
+from services.common.errors import Unauthorized
+
+
+class IdentityCache:
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, secret_key: str, internal_secret: str) -> None:
+        self.secret_key = secret_key
+        self.internal_secret = internal_secret
+        self._cache: dict[str, tuple[Caller, str, float]] = {}
+
+    def caller(self, authorization: str | None) -> tuple[Caller, str]:
+        """The caller and its internal identity token, from an ``Authorization: Bearer …`` header."""
+        if not authorization or not authorization[:7].lower() == "bearer ":
+            raise Unauthorized("请先登录：请求须携带 Authorization: Bearer <token>")
+        token = authorization[7:].strip()
+        now = time.monotonic()
+        hit = self._cache.get(token)
+        if hit is not None and hit[2] > now:
+            return hit[0], hit[1]
+        caller = read_token(token, self.secret_key)  # raises Unauthorized when invalid or expired
+        internal = issue_token(
+            caller, self.internal_secret, ttl_seconds=INTERNAL_TTL_SECONDS, audience=INTERNAL_AUDIENCE
+        )
+        if len(self._cache) >= self.MAX_ENTRIES:
+            self._cache.clear()
+        # Re-verify well before the internal token expires, so that an expired user token stops working soon.
+        self._cache[token] = (caller, internal, now + INTERNAL_TTL_SECONDS / 2)
+        return caller, internal

@@ -1,0 +1,1 @@
+"""The shared kernel every QSR service is built on."""

@@ -1,0 +1,130 @@
+"""The app factory every service uses: database + migrations, NATS, outbox relay, inbox consumers, health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.common.auth import CallerDep
+from services.common.db import Database, as_utc, migrate
+from services.common.errors import Forbidden, install_error_handlers
+from services.common.messaging import Bus, DeadLetter, Handler, InboxConsumer, OutboxRelay, consumers_for
+from services.common.settings import Settings, get_settings
+
+log = logging.getLogger("qsr")
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+
+
+class DeadLetterPublic(BaseModel):
+    id: int
+    event_id: str | None
+    type: str | None
+    subject: str
+    consumer: str
+    deliveries: int
+    error: str
+    created_at: str
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health 健康检查"])
+
+    @router.get("/healthz", summary="存活检查 (liveness)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="就绪检查：数据库与 NATS 可达 (readiness)")
+    async def readyz(request: Request) -> JSONResponse:
+        state = request.app.state
+        checks = {
+            "database": "ok",
+            "nats": "ok" if state.bus.connected and state.bus.ready.is_set() else "down",
+        }
+        try:
+            await state.db.ping()
+        except Exception as exc:
+            checks["database"] = f"down: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    @router.get("/dead-letters", summary="死信：多次投递仍无法处理的事件", tags=["events 事件"])
+    async def list_dead_letters(db: DbDep, caller: CallerDep, limit: int = 100) -> list[DeadLetterPublic]:
+        if caller.role != "admin" and caller.level != "province":
+            raise Forbidden("仅省级用户或运维管理员可查看死信")
+        from sqlalchemy import select
+
+        async with db.session() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(DeadLetter).order_by(DeadLetter.id.desc()).limit(min(limit, 500))  # type: ignore[union-attr]
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return [
+            DeadLetterPublic(
+                **row.model_dump(exclude={"body", "created_at"}),
+                created_at=as_utc(row.created_at).isoformat(),
+            )
+            for row in rows
+        ]
+
+    return router
+
+
+def create_service_app(
+    name: str,
+    *,
+    title: str,
+    description: str,
+    router: APIRouter,
+    handlers: dict[Any, Handler] | None = None,
+    settings: Settings | None = None,
+) -> FastAPI:
+    """A QSR service: its routes, its own database (migrated at start), its outbox relay and consumers."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url_for(name)
+        await migrate(name, url)
+        db = Database(url)
+        bus = Bus(settings, name)
+        relay = OutboxRelay(db, bus)
+        consumers: list[InboxConsumer] = consumers_for(db, bus, name, handlers or {})
+        app.state.settings, app.state.db, app.state.bus, app.state.relay = settings, db, bus, relay
+        bus.start()
+        relay.start()
+        for consumer in consumers:
+            consumer.start()
+        try:
+            yield
+        finally:
+            for consumer in consumers:
+                await consumer.stop()
+            await relay.stop()
+            await bus.close()
+            await db.dispose()
+
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(_health_router())
+    app.include_router(router)
+    return app

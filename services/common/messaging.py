@@ -1,0 +1,503 @@
+"""Reliable events: the outbox (state and event commit together), its relay to JetStream, and the inbox.
+
+Producers call :func:`emit` inside the transaction that changes their state; the :class:`OutboxRelay`
+publishes committed rows with ``Nats-Msg-Id`` = event id, woken by each commit. Consumers run an
+:class:`InboxConsumer`, which applies each event id once in the same transaction as its effect, then acks;
+a transient failure is nak'ed with a growing delay, a poison event goes to the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import nats
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Column, DateTime, Text, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from services.common import failpoints
+from services.common.db import Database, utcnow
+from services.common.events import CloudEvent, EventSpec, decode_payload, make_event
+from services.common.settings import SERVICES, Settings
+
+log = logging.getLogger("qsr.messaging")
+
+DLQ_STREAM = "QSR_DLQ"
+
+
+def stream_name(service: str) -> str:
+    return f"QSR_{service.upper()}"
+
+
+# --------------------------------------------------------------------------------------------------- tables
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=36, unique=True)
+    subject: str = Field(max_length=200)
+    type: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), index=True))
+
+
+class InboxMessage(SQLModel, table=True):
+    __tablename__ = "inbox"
+
+    event_id: str = Field(max_length=36, primary_key=True)
+    type: str = Field(max_length=200)
+    consumer: str = Field(max_length=100)
+    applied_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class DeadLetter(SQLModel, table=True):
+    __tablename__ = "dead_letter"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str | None = Field(default=None, max_length=36, index=True)
+    type: str | None = Field(default=None, max_length=200)
+    subject: str = Field(max_length=200)
+    consumer: str = Field(max_length=100)
+    deliveries: int
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+def create_messaging_tables() -> None:
+    """Create outbox, inbox and dead_letter (version 1 of their shape); every service's first migration calls it."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("type", sa.String(200), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_outbox_published_at", "outbox", ["published_at"])
+    op.create_table(
+        "inbox",
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("type", sa.String(200), nullable=False),
+        sa.Column("consumer", sa.String(100), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "dead_letter",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("event_id", sa.String(36), nullable=True, index=True),
+        sa.Column("type", sa.String(200), nullable=True),
+        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("consumer", sa.String(100), nullable=False),
+        sa.Column("deliveries", sa.Integer, nullable=False),
+        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+# --------------------------------------------------------------------------------------------------- outbox
+
+
+def emit(
+    session: AsyncSession, spec: EventSpec[Any], payload: BaseModel, *, region: str, enterprise_id: str | None
+) -> CloudEvent:
+    """Write an event to the outbox in the caller's transaction; it is published once that commits."""
+    if not isinstance(payload, spec.payload):
+        raise TypeError(f"{spec.type} takes {spec.payload.__name__}, not {type(payload).__name__}")
+    event = make_event(spec, payload, region=region, enterprise_id=enterprise_id)
+    session.add(
+        OutboxMessage(
+            event_id=event.id,
+            subject=spec.subject,
+            type=spec.type,
+            body=event.model_dump_json(),
+            created_at=event.time,
+        )
+    )
+    session.info["outbox_dirty"] = True
+    return event
+
+
+class Bus:
+    """One NATS connection of a service: connects in the background and keeps reconnecting."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self.nc: nats.NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_forever(), name=f"{self.name}-nats-connect")
+
+    async def _connect_forever(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self.nc = await nats.connect(
+                    servers=self.settings.nats_servers,
+                    name=f"qsr-{self.name}",
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.25,
+                    error_cb=self._on_error,
+                )
+                self.js = self.nc.jetstream(timeout=5)
+                await ensure_streams(self.js, self.settings)
+                self.ready.set()
+                return
+            except Exception as exc:  # NATS not up yet: the service still serves and keeps its outbox
+                log.warning("%s: NATS not reachable (%s); retrying in %.1fs", self.name, exc, delay)
+                if self.nc is not None:
+                    await _close_quietly(self.nc)
+                    self.nc = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("%s: NATS error: %s", self.name, exc)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self.nc is not None:
+            await _close_quietly(self.nc)
+
+
+async def _close_quietly(nc: nats.NATS) -> None:
+    try:
+        await nc.drain()
+    except Exception:
+        try:
+            await nc.close()
+        except Exception:
+            pass
+
+
+async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
+    """One stream per publishing service plus the dead-letter stream; idempotent at every start."""
+    configs = [
+        StreamConfig(name=stream_name(service), subjects=[f"qsr.{service}.>"]) for service in SERVICES
+    ] + [StreamConfig(name=DLQ_STREAM, subjects=["qsr.dlq.>"])]
+    for config in configs:
+        config.retention = RetentionPolicy.LIMITS
+        config.storage = StorageType.FILE
+        config.discard = DiscardPolicy.OLD
+        config.duplicate_window = 120.0
+        config.num_replicas = settings.nats_replicas
+        try:
+            await js.stream_info(config.name)
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to JetStream in order; woken by commits, backs off while NATS is down."""
+
+    BATCH = 200
+    IDLE_POLL_SECONDS = 2.0  # only a safety net: commits wake the relay at once
+    RETENTION = timedelta(days=7)
+
+    def __init__(self, db: Database, bus: Bus) -> None:
+        self.db = db
+        self.bus = bus
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        db.on_outbox_commit = self.wake
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._wake.set()
+        self._task = asyncio.create_task(self._run(), name=f"{self.bus.name}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _run(self) -> None:
+        delay = 0.05
+        last_cleanup = utcnow()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.IDLE_POLL_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.bus.ready.wait()
+                while await self.publish_pending() == self.BATCH:
+                    pass
+                delay = 0.05
+                if utcnow() - last_cleanup > timedelta(hours=1):
+                    await self._cleanup()
+                    last_cleanup = utcnow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "%s: outbox relay cannot publish (%s); retrying in %.2fs", self.bus.name, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish the oldest unpublished rows; returns how many were published."""
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        OutboxMessage.id, OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.body
+                    )
+                    .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+                    .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+                    .limit(self.BATCH)
+                )
+            ).all()
+        if not rows:
+            return 0
+        assert self.bus.js is not None
+        done: list[int] = []
+        try:
+            for row_id, event_id, subject, body in rows:
+                await self.bus.js.publish(subject, body.encode(), headers={"Nats-Msg-Id": event_id})
+                done.append(row_id)
+        finally:
+            if done:
+                async with self.db.transaction() as session:
+                    await session.execute(
+                        update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(published_at=utcnow())  # type: ignore[union-attr]
+                    )
+        return len(done)
+
+    async def _cleanup(self) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                delete(OutboxMessage).where(OutboxMessage.published_at < utcnow() - self.RETENTION)  # type: ignore[operator]
+            )
+
+
+# --------------------------------------------------------------------------------------------------- inbox
+
+Handler = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
+
+
+class PoisonEvent(Exception):
+    """An event that can never be applied (bad data, broken invariant): it goes to the dead-letter stream."""
+
+
+class InboxConsumer:
+    """A durable pull consumer of one stream that applies each event once (inbox) and then acks."""
+
+    def __init__(
+        self, *, db: Database, bus: Bus, service: str, stream: str, handlers: dict[EventSpec[Any], Handler]
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.service = service
+        self.stream = stream
+        self.durable = f"{service}-v1"
+        self.handlers = {spec.type: handler for spec, handler in handlers.items()}
+        self.subjects = sorted({spec.subject for spec in handlers})
+        self.max_deliver = bus.settings.max_deliver
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self.durable}-{self.stream}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _subscribe(self) -> Any:
+        js = self.bus.js
+        assert js is not None
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.bus.settings.ack_wait_seconds,
+            # The bound on deliveries is ours (dead letter), so the server never drops a message silently.
+            max_deliver=-1,
+            filter_subjects=self.subjects,
+            max_ack_pending=1000,
+        )
+        try:
+            await js.add_consumer(self.stream, config)
+        except Exception as exc:  # exists with another config: keep it, the durable name carries the version
+            log.info("%s: consumer %s on %s kept (%s)", self.service, self.durable, self.stream, exc)
+        return await js.pull_subscribe_bind(self.durable, self.stream)
+
+    async def _run(self) -> None:
+        await self.bus.ready.wait()
+        delay = 0.2
+        sub = None
+        while True:
+            try:
+                if sub is None:
+                    sub = await self._subscribe()
+                try:
+                    messages = await sub.fetch(batch=100, timeout=5)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                for msg in messages:
+                    await self.handle(msg)
+                delay = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "%s: consumer on %s failed (%s); retrying in %.1fs", self.service, self.stream, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def handle(self, msg: Msg) -> None:
+        deliveries = msg.metadata.num_delivered
+        try:
+            event = CloudEvent.model_validate_json(msg.data)
+        except ValidationError as exc:
+            await self._dead_letter(msg, None, deliveries, f"not a CloudEvent: {exc}")
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:  # a type this service does not consume (yet): nothing to apply
+            await msg.ack()
+            return
+        if deliveries > self.max_deliver:
+            await self._dead_letter(msg, event, deliveries, "delivered too often without being applied")
+            return
+        try:
+            payload = decode_payload(event)
+        except ValidationError as exc:
+            await self._dead_letter(msg, event, deliveries, f"payload does not match {event.type}: {exc}")
+            return
+        try:
+            applied = await self._apply(event, payload, handler)
+        except PoisonEvent as exc:
+            await self._dead_letter(msg, event, deliveries, str(exc))
+            return
+        except Exception as exc:
+            if deliveries >= self.max_deliver:
+                await self._dead_letter(msg, event, deliveries, f"{type(exc).__name__}: {exc}")
+            else:
+                log.warning("%s: %s %s failed (%s); will retry", self.service, event.type, event.id, exc)
+                await msg.nak(delay=min(0.5 * 2 ** (deliveries - 1), 30.0))
+            return
+        if applied:
+            failpoints.hit("inbox.after_commit")
+        await msg.ack()
+
+    async def _apply(self, event: CloudEvent, payload: Any, handler: Handler) -> bool:
+        """Apply the event unless this service already has; returns whether it did."""
+        try:
+            async with self.db.transaction() as session:
+                seen = await session.get(InboxMessage, event.id)
+                if seen is not None:
+                    return False
+                session.add(
+                    InboxMessage(
+                        event_id=event.id, type=event.type, consumer=self.durable, applied_at=utcnow()
+                    )
+                )
+                await session.flush()
+                await handler(session, event, payload)
+        except IntegrityError:
+            # Another instance applied it between our read and our commit.
+            async with self.db.session() as session:
+                if await session.get(InboxMessage, event.id) is not None:
+                    return False
+            raise
+        return True
+
+    async def _dead_letter(self, msg: Msg, event: CloudEvent | None, deliveries: int, error: str) -> None:
+        log.error(
+            "%s: dead-lettering %s after %d deliveries: %s", self.service, msg.subject, deliveries, error
+        )
+        body = msg.data.decode("utf-8", errors="replace")
+        async with self.db.transaction() as session:
+            session.add(
+                DeadLetter(
+                    event_id=event.id if event else None,
+                    type=event.type if event else None,
+                    subject=msg.subject,
+                    consumer=self.durable,
+                    deliveries=deliveries,
+                    error=error[:4000],
+                    body=body,
+                    created_at=utcnow(),
+                )
+            )
+        assert self.bus.js is not None
+        await self.bus.js.publish(
+            f"qsr.dlq.{self.service}.{msg.subject}",
+            msg.data,
+            headers={
+                "Qsr-Error": error[:500].replace("\n", " "),
+                "Qsr-Consumer": self.durable,
+                "Qsr-Deliveries": str(deliveries),
+            },
+        )
+        await msg.term()
+
+
+def consumers_for(
+    db: Database, bus: Bus, service: str, handlers: dict[EventSpec[Any], Handler]
+) -> list[InboxConsumer]:
+    """One durable consumer per source stream of the events the service handles."""
+    by_stream: dict[str, dict[EventSpec[Any], Handler]] = {}
+    for spec, handler in handlers.items():
+        by_stream.setdefault(stream_name(spec.service), {})[spec] = handler
+    return [
+        InboxConsumer(db=db, bus=bus, service=service, stream=stream, handlers=specs)
+        for stream, specs in sorted(by_stream.items())
+    ]
+
+
+async def dead_letters(session: AsyncSession, limit: int = 100) -> Iterable[DeadLetter]:
+    rows = await session.execute(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit))  # type: ignore[union-attr]
+    return rows.scalars().all()

@@ -1,0 +1,88 @@
+"""Settings shared by every service, read from the environment with the prefix ``QSR_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("registry", "grading", "inspection", "exam", "reporting")
+DEFAULT_PORTS = {
+    "gateway": 8000,
+    "registry": 8001,
+    "grading": 8002,
+    "inspection": 8003,
+    "exam": 8004,
+    "reporting": 8005,
+}
+# Not 4222: a NATS of the machine's own may already hold the standard port.
+EMBEDDED_NATS_PORT = 14222
+_PLACEHOLDER = "dev-only-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QSR_", extra="ignore")
+
+    env: str = "development"
+    data_dir: Path = Path("var")
+    # SQLAlchemy async URL; ``{service}`` becomes the service name (one database per service).
+    database_url: str = ""
+    # Comma-separated NATS URLs.
+    nats_url: str = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
+    secret_key: str = _PLACEHOLDER
+    internal_secret: str = _PLACEHOLDER + "-internal"
+    token_ttl_seconds: int = 8 * 3600
+    # JetStream consumer behaviour
+    ack_wait_seconds: float = 30.0
+    max_deliver: int = 5
+    nats_replicas: int = 1
+    # Upstreams of the gateway
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = DEFAULT_PORTS["gateway"]
+    registry_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['registry']}"
+    grading_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['grading']}"
+    inspection_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['inspection']}"
+    exam_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['exam']}"
+    reporting_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['reporting']}"
+    upstream_timeout_seconds: float = 10.0
+    # Failure injection for crash tests only, e.g. "inbox.after_commit=exit"; empty in real use.
+    failpoints: str = ""
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        if value not in {"development", "production"}:
+            raise ValueError("QSR_ENV must be development or production")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        if self.env != "development":
+            for name in ("secret_key", "internal_secret"):
+                value = getattr(self, name)
+                if value.startswith(_PLACEHOLDER) or len(value) < 32:
+                    raise ValueError(f"QSR_{name.upper()} must be set to a real secret of 32+ characters")
+        return self
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    def database_url_for(self, service: str) -> str:
+        if self.database_url:
+            return self.database_url.replace("{service}", service)
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').as_posix()}"
+
+    def upstream_url(self, service: str) -> str:
+        return getattr(self, f"{service}_url")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

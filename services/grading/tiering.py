@@ -1,0 +1,86 @@
+"""分层分级: tiers A–D by size, from seed 003 附件1 (《工业产品生产和销售单位划分标准》).
+
+X is 从业人员 (employees), Y is 营业收入 in 万元 (revenue_wan_yuan). Each table gives the lower bounds of
+A (large), B (medium) and C (small); below C is D (micro, incl. 个体工商户).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CombinationRule(StrEnum):
+    #: 附件1 说明3: a unit meeting several classes takes the highest one any indicator reaches ("或").
+    highest = "highest"
+    #: 统计上大中小微型企业划分办法: large, medium and small must meet both lower bounds, else drop a class.
+    both_indicators = "both_indicators"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Lower bounds (inclusive) of tiers A, B, C for employees and for revenue (万元)."""
+
+    table: str
+    title: str
+    employees: tuple[int, int, int]
+    revenue_wan_yuan: tuple[float, float, float]
+
+
+PRODUCTION = Thresholds("production", "生产单位", (1000, 300, 20), (40000, 2000, 300))
+WHOLESALE = Thresholds("wholesale", "批发单位", (200, 20, 5), (40000, 5000, 1000))
+RETAIL = Thresholds("retail", "零售单位", (300, 50, 10), (20000, 500, 100))
+
+TIERS = ("A", "B", "C", "D")
+TIER_NAMES = {"A": "大型", "B": "中型", "C": "小型", "D": "微型"}
+
+
+def thresholds_for(kind: str, sales_channel: str | None) -> Thresholds:
+    if kind == "production":
+        return PRODUCTION
+    if sales_channel == "wholesale":
+        return WHOLESALE
+    if sales_channel == "retail":
+        return RETAIL
+    raise ValueError(f"no size table for kind={kind!r} sales_channel={sales_channel!r}")
+
+
+def _tier_by(value: float, bounds: tuple[float, float, float]) -> int:
+    """Index into TIERS of the highest tier whose lower bound ``value`` reaches."""
+    for index, bound in enumerate(bounds):
+        if value >= bound:
+            return index
+    return 3
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    tier: str
+    rule: str
+    reason: str
+
+
+def assign_tier(
+    kind: str,
+    sales_channel: str | None,
+    employees: int,
+    revenue_wan_yuan: float,
+    rule: CombinationRule = CombinationRule.highest,
+) -> TierDecision:
+    """The tier of a unit of this size, with the rule and a reason in Chinese."""
+    table = thresholds_for(kind, sales_channel)
+    by_employees = _tier_by(employees, table.employees)
+    by_revenue = _tier_by(revenue_wan_yuan, table.revenue_wan_yuan)
+    if rule is CombinationRule.highest:
+        index = min(by_employees, by_revenue)
+        how = "按较高等级确定"
+    else:
+        # Both indicators must reach a class for A–C; micro needs only one.
+        index = max(by_employees, by_revenue)
+        how = "两项指标须同时达到"
+    tier = TIERS[index]
+    reason = (
+        f"{table.title}：从业人员 {employees} 人（{TIERS[by_employees]}级），"
+        f"营业收入 {revenue_wan_yuan:g} 万元（{TIERS[by_revenue]}级），{how} → {tier}级（{TIER_NAMES[tier]}）"
+    )
+    return TierDecision(tier=tier, rule=f"size.{table.table}.{rule.value}", reason=reason)

@@ -1,0 +1,40 @@
+"""Inspection routes."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+
+from services.common.app import DbDep
+from services.common.auth import CallerDep
+from services.common.errors import NotFound
+from services.inspection import repository, service
+from services.inspection.models import SpotCheck
+from services.inspection.schemas import SpotCheckCreate, SpotCheckPublic
+
+router = APIRouter(tags=["spot checks 监督抽查"])
+
+
+class SpotCheckNotFound(NotFound):
+    code, title = "SPOT_CHECK_NOT_FOUND", "抽查记录不存在或不在您的管辖范围内"
+
+
+def _public(row: SpotCheck) -> SpotCheckPublic:
+    return SpotCheckPublic.model_validate({**row.model_dump(), "failed_items": json.loads(row.failed_items)})
+
+
+@router.post("/spot-checks", status_code=201, response_model=SpotCheckPublic, summary="录入监督抽查结果")
+async def record_spot_check(body: SpotCheckCreate, db: DbDep, caller: CallerDep) -> SpotCheckPublic:
+    async with db.transaction() as session:
+        row = await service.record_spot_check(session=session, caller=caller, data=body)
+    return _public(row)
+
+
+@router.get("/spot-checks/{spot_check_id}", response_model=SpotCheckPublic, summary="抽查记录详情")
+async def get_spot_check(spot_check_id: str, db: DbDep, caller: CallerDep) -> SpotCheckPublic:
+    async with db.session() as session:
+        row = await repository.get_readable_spot_check(session, caller, spot_check_id)
+    if row is None:
+        raise SpotCheckNotFound()
+    return _public(row)

@@ -1,0 +1,32 @@
+"""Inspection request and response models."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from services.common.db import UTCDateTime
+
+
+class SpotCheckCreate(BaseModel):
+    enterprise_id: str = Field(title="被抽查单位 id", min_length=1, max_length=36)
+    product: str = Field(title="产品名称", min_length=1, max_length=200)
+    batch: str = Field(title="批次/型号", min_length=1, max_length=100)
+    verdict: Literal["passed", "failed"] = Field(title="检验结论：合格 passed / 不合格 failed")
+    failed_items: list[str] = Field(default_factory=list, title="不合格项目", max_length=100)
+    sampled_on: date = Field(title="抽样日期")
+
+
+class SpotCheckPublic(BaseModel):
+    id: str
+    enterprise_id: str
+    region_code: str
+    product: str
+    batch: str
+    verdict: Literal["passed", "failed"]
+    failed_items: list[str]
+    sampled_on: date
+    created_by: str
+    created_at: UTCDateTime

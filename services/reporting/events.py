@@ -1,0 +1,13 @@
+"""What reporting consumes: every event that changes a count."""
+
+from __future__ import annotations
+
+from services.common.events import CLASS_CHANGED, ENTERPRISE_REGISTERED, SPOT_CHECK_FAILED, TIER_ASSIGNED
+from services.reporting import service
+
+HANDLERS = {
+    ENTERPRISE_REGISTERED: service.on_registered,
+    TIER_ASSIGNED: service.on_tier_assigned,
+    CLASS_CHANGED: service.on_class_changed,
+    SPOT_CHECK_FAILED: service.on_spot_check_failed,
+}
