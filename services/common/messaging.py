@@ -446,6 +446,7 @@ class InboxConsumer:
                 )
                 await session.flush()
                 await handler(session, event, payload)
+                failpoints.hit("inbox.before_commit")
         except IntegrityError:
             # Another instance applied it between our read and our commit.
             async with self.db.session() as session:

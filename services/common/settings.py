@@ -31,8 +31,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Comma-separated NATS URLs.
     nats_url: str = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
-    secret_key: str = _PLACEHOLDER
-    internal_secret: str = _PLACEHOLDER + "-internal"
+    secret_key: str = _PLACEHOLDER + "-user-token-signing-key"
+    internal_secret: str = _PLACEHOLDER + "-internal-identity-key"
     token_ttl_seconds: int = 8 * 3600
     # JetStream consumer behaviour
     ack_wait_seconds: float = 30.0

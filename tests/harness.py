@@ -1,0 +1,160 @@
+"""Real parts for the tests: a nats-server of our own, SQLite files or PostgreSQL databases, service apps."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from services.common.auth import IDENTITY_HEADER, INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.launcher import nats_server_binary
+from services.common.settings import Settings
+
+T = TypeVar("T")
+
+# postgresql+asyncpg://user@host:port/ — when set, every test database is created there instead of SQLite.
+PG_URL = os.environ.get("QSR_TEST_DATABASE_URL", "").rstrip("/")
+
+WENSHUI = Caller(username="wenshui", role="regulator", region_code="141121")
+JIAOCHENG = Caller(username="jiaocheng", role="regulator", region_code="141122")
+SX_PROVINCE = Caller(username="sx-province", role="regulator", region_code="140000")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class NatsServer:
+    """A nats-server process with JetStream on a free port; can be stopped and started on the same store."""
+
+    def __init__(self, store: Path) -> None:
+        self.port = free_port()
+        self.store = store
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise TimeoutError("nats-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+def database_template(tmp_path: Path) -> str:
+    """A ``{service}`` URL template: SQLite files in ``tmp_path``, or fresh PostgreSQL databases."""
+    if PG_URL:
+        return f"{PG_URL}/qsr_t{uuid.uuid4().hex[:10]}_{{service}}"
+    return f"sqlite+aiosqlite:///{(tmp_path / '{service}.db').as_posix()}"
+
+
+async def drop_databases(template: str) -> None:
+    if not template.startswith("postgresql"):
+        return
+    import asyncpg
+
+    prefix = template.rsplit("/", 1)[1].replace("{service}", "")
+    admin = PG_URL.replace("postgresql+asyncpg", "postgresql") + "/postgres"
+    conn = await asyncpg.connect(admin)
+    try:
+        names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%")
+        for row in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def make_settings(nats: NatsServer, database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(
+        env="development",
+        data_dir=tmp_path,
+        database_url=database_url,
+        nats_url=nats.url,
+        ack_wait_seconds=overrides.pop("ack_wait_seconds", 2.0),
+        **overrides,
+    )
+
+
+def identity(settings: Settings, caller: Caller) -> dict[str, str]:
+    """The header the gateway would add for ``caller``."""
+    return {
+        IDENTITY_HEADER: issue_token(
+            caller, settings.internal_secret, ttl_seconds=300, audience=INTERNAL_AUDIENCE
+        )
+    }
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan (migrations, NATS, relay, consumers) and talk to it in process."""
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(app.state.bus.ready.wait(), 15) if hasattr(app.state, "bus") else None
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], *, timeout: float = 15.0, interval: float = 0.05
+) -> T:
+    """Retry ``check`` until it returns without AssertionError, or fail with its last error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(interval)
+
+
+def enterprise_body(uscc: str, region_code: str = "141121", **fields: Any) -> dict[str, Any]:
+    return {
+        "uscc": uscc,
+        "name": fields.pop("name", "文水县示范阀门有限公司"),
+        "kind": "production",
+        "region_code": region_code,
+        "employees": 25,
+        "revenue_wan_yuan": 1500,
+        "entry_reason": "spot_check",
+        **fields,
+    }
+
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def make_uscc(serial: int, region: str = "141121") -> str:
+    """A valid USCC (GB 32100-2015) for test data: 91 + region + an organisation code from ``serial``."""
+    body = f"91{region}{serial:09d}"
+    total = sum(_USCC_ALPHABET.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS, strict=True))
+    return body + _USCC_ALPHABET[(31 - total % 31) % 31]
