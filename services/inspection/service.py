@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +28,10 @@ class EnterpriseNotKnown(NotFound):
     code, title = "ENTERPRISE_NOT_FOUND", "单位不存在、尚未同步或不在您的管辖范围内"
 
 
+class SampledInFuture(Invalid):
+    code, title = "SPOT_CHECK_SAMPLED_IN_FUTURE", "抽样日期不能晚于今天"
+
+
 class VerdictInconsistent(Invalid):
     code, title = "SPOT_CHECK_VERDICT_INCONSISTENT", "检验结论与不合格项目不一致"
 
@@ -38,6 +43,8 @@ async def record_spot_check(*, session: AsyncSession, caller: Caller, data: Spot
         raise VerdictInconsistent("不合格结论须列明至少一个不合格项目")
     if data.verdict == "passed" and items:
         raise VerdictInconsistent("合格结论不应有不合格项目")
+    if data.sampled_on > utcnow().date() + timedelta(days=1):  # a day's grace for time zones
+        raise SampledInFuture(f"抽样日期 {data.sampled_on} 晚于今天")
     enterprise = await repository.get_readable_enterprise(session, caller, data.enterprise_id)
     if enterprise is None:
         raise EnterpriseNotKnown()
