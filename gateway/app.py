@@ -11,17 +11,20 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.accounts import authenticate
 from gateway.identity import IdentityCache
-from gateway.proxy import forward, make_client
+from gateway.proxy import Proxy
 from gateway.stream import EventHub
 from services.common.auth import issue_token
 from services.common.errors import QSRError, Unauthorized, install_error_handlers, problem_response
 from services.common.events import asyncapi_document
 from services.common.messaging import Bus
 from services.common.settings import SERVICES, Settings, get_settings
+
+API_PREFIX = "/api/v1/"
+EVENTS_PREFIX = "/api/v1/events/"
 
 
 class TokenRequest(BaseModel):
@@ -35,6 +38,30 @@ class TokenResponse(BaseModel):
     expires_in: int
     role: str
     region_code: str
+
+
+class ProxyMiddleware:
+    """Sends ``/api/v1/<service>/…`` straight to the proxy, ahead of FastAPI's routing and middleware: the
+    hot path of every API call. Everything else (log-in, health, the event stream) goes to the app."""
+
+    def __init__(self, app: ASGIApp, proxy: Proxy, identities: IdentityCache) -> None:
+        self.app = app
+        self.proxy = proxy
+        self.identities = identities
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(API_PREFIX) or path.startswith(EVENTS_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        service, _, rest = path[len(API_PREFIX) :].partition("/")
+        try:
+            _, internal = self.identities.caller(request.headers.get("authorization"))
+            response = await self.proxy.forward(request, service, rest, internal)
+        except QSRError as exc:
+            response = problem_response(exc.status, exc.problem(path))
+        await response(scope, receive, send)
 
 
 def _end_streams_on_shutdown(hub: EventHub) -> None:
@@ -56,13 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     identities = IdentityCache(settings.secret_key, settings.internal_secret)
     upstreams = {service: settings.upstream_url(service).rstrip("/") for service in SERVICES}
+    proxy = Proxy(upstreams, settings.upstream_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = make_client(settings.upstream_timeout_seconds)
         bus = Bus(settings, "gateway")
         hub = EventHub(bus)
-        app.state.client, app.state.bus, app.state.hub = client, bus, hub
+        app.state.bus, app.state.hub = bus, hub
         bus.start()
         hub.start()
         _end_streams_on_shutdown(hub)
@@ -71,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await hub.stop()
             await bus.close()
-            await client.aclose()
+            await proxy.aclose()
 
     app = FastAPI(
         title="QSR 工业产品质量安全主体责任监管平台 — gateway",
@@ -100,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health 健康检查"])
     async def readyz(request: Request) -> JSONResponse:
-        client = request.app.state.client
+        client = proxy.client
 
         async def check(service: str) -> tuple[str, str]:
             try:
@@ -129,24 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
-    async def proxy(request: Request) -> Any:
-        # A plain Starlette route: the hot path skips FastAPI's dependency machinery.
-        try:
-            _, internal = identities.caller(request.headers.get("authorization"))
-            params = request.path_params
-            return await forward(
-                request, request.app.state.client, upstreams, params["service"], params["path"], internal
-            )
-        except QSRError as exc:
-            return problem_response(exc.status, exc.problem(request.url.path))
-
-    app.router.routes.append(
-        Route(
-            "/api/v1/{service}/{path:path}",
-            proxy,
-            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
-        )
-    )
+    app.add_middleware(ProxyMiddleware, proxy=proxy, identities=identities)
     return app
 
 

@@ -20,7 +20,7 @@ from services.common.settings import Settings, get_settings
 log = logging.getLogger("qsr")
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 

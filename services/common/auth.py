@@ -62,7 +62,7 @@ def read_token(token: str, secret: str, *, audience: str = USER_AUDIENCE) -> Cal
         raise Unauthorized("身份凭证无效或已过期，请重新登录") from exc
 
 
-def current_caller(request: Request) -> Caller:
+async def current_caller(request: Request) -> Caller:
     token = request.headers.get(IDENTITY_HEADER)
     if not token:
         raise Unauthorized("缺少经网关签发的身份凭证")

@@ -1,0 +1,118 @@
+"""Shared by the benchmarks: the whole system in a temporary directory, and a light HTTP/1.1 load generator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.common.launcher import System
+from services.common.settings import SERVICES
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_system(names: list[str] | None = None) -> System:
+    """Start NATS and the named apps (default: all) as ``qsr up`` does, on free ports, SQLite in a temp dir."""
+    data_dir = Path(tempfile.mkdtemp(prefix="qsr-bench-"))
+    ports = {name: free_port() for name in (*SERVICES, "gateway")}
+    env = {
+        **os.environ,
+        "QSR_DATA_DIR": str(data_dir),
+        "QSR_ENV": "development",
+        **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
+    }
+    env.pop("QSR_DATABASE_URL", None)
+    if os.environ.get("QSR_BENCH_DATABASE_URL"):
+        env["QSR_DATABASE_URL"] = os.environ["QSR_BENCH_DATABASE_URL"]
+    nats_port = free_port()
+    env["QSR_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
+    system = System(data_dir=data_dir, env=env, ports=ports, nats_port=nats_port)
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    system.start_nats()
+    wanted = names or [*SERVICES, "gateway"]
+    for name in wanted:
+        system.start_app(name)
+    # The gateway is ready only when every service is; with some services alone, its liveness will do.
+    system.wait_ready(wanted if set(SERVICES) <= set(wanted) else [n for n in wanted if n != "gateway"])
+    if "gateway" in wanted:
+        _wait_healthy(system.url("gateway"))
+    return system
+
+
+def _wait_healthy(url: str, timeout: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary_ms(values: list[float]) -> str:
+    return (
+        f"p50 {percentile(values, 0.50) * 1000:.1f} ms, p99 {percentile(values, 0.99) * 1000:.1f} ms, "
+        f"mean {statistics.fmean(values) * 1000:.1f} ms, n={len(values)}"
+    )
+
+
+async def _connection(
+    port: int, request: bytes, stop_at: float, counts: list[int], statuses: dict[int, int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.monotonic() < stop_at:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            statuses[status] = statuses.get(status, 0) + 1
+            counts[0] += 1
+    finally:
+        writer.close()
+
+
+async def load(
+    port: int, path: str, headers: dict[str, str], *, seconds: float, connections: int
+) -> tuple[float, dict[int, int]]:
+    """Requests per second of keep-alive GETs of ``path`` over ``connections`` connections for ``seconds``."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    counts, statuses = [0], {}
+    started = time.monotonic()
+    stop_at = started + seconds
+    await asyncio.gather(*(_connection(port, request, stop_at, counts, statuses) for _ in range(connections)))
+    return counts[0] / (time.monotonic() - started), statuses
+
+
+def command_line() -> str:
+    module = Path(sys.argv[0]).with_suffix("").relative_to(Path(__file__).resolve().parent.parent).as_posix()
+    return " ".join(
+        shlex.quote(arg) for arg in [".venv/bin/python", "-m", module.replace("/", "."), *sys.argv[1:]]
+    )
