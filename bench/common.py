@@ -10,6 +10,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +37,9 @@ def start_system(names: list[str] | None = None) -> System:
     }
     env.pop("QSR_DATABASE_URL", None)
     if os.environ.get("QSR_BENCH_DATABASE_URL"):
-        env["QSR_DATABASE_URL"] = os.environ["QSR_BENCH_DATABASE_URL"]
+        # A PostgreSQL server URL: this run gets databases of its own, left behind for inspection.
+        server = os.environ["QSR_BENCH_DATABASE_URL"].rstrip("/")
+        env["QSR_DATABASE_URL"] = f"{server}/qsr_bench_{uuid.uuid4().hex[:8]}_{{service}}"
     nats_port = free_port()
     env["QSR_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
     system = System(data_dir=data_dir, env=env, ports=ports, nats_port=nats_port)

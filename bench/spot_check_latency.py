@@ -1,9 +1,10 @@
 """Spot-check POST → supervision class changed, visible through the gateway: p50/p99 over N flows.
 
 Starts the whole system as ``qsr up`` does (nats-server, five services, the gateway; SQLite unless
-QSR_BENCH_DATABASE_URL names PostgreSQL), enters N units, listens on the gateway's event stream, then for
-each unit posts one failed spot check through the gateway and times until its ``grading.class.changed``
-event (routine → key) arrives on the stream. Flows run one after another.
+QSR_BENCH_DATABASE_URL names a PostgreSQL server, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432),
+enters N units, listens on the gateway's event stream, then for each unit posts one failed spot check
+through the gateway and times until its ``grading.class.changed`` event (routine → key) arrives on the
+stream. Flows run one after another.
 """
 
 from __future__ import annotations
