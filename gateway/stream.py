@@ -68,7 +68,8 @@ class EventHub:
             yield b": connected\n\n"
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    async with asyncio.timeout(KEEPALIVE_SECONDS):  # not wait_for: see OutboxRelay._run
+                        item = await queue.get()
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue

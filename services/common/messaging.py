@@ -259,8 +259,11 @@ class OutboxRelay:
         delay = 0.05
         last_cleanup = utcnow()
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that lands
+            # as the event fires, and stop() would then wait for ever.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.IDLE_POLL_SECONDS)
+                async with asyncio.timeout(self.IDLE_POLL_SECONDS):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
