@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from nats.aio.msg import Msg
 
 from services.common.auth import Caller
-from services.common.messaging import Bus
+from services.common.messaging import Bus, stop_task
 
 log = logging.getLogger("qsr.gateway.stream")
 KEEPALIVE_SECONDS = 15.0
@@ -35,8 +35,7 @@ class EventHub:
             await self.bus.nc.subscribe(f"qsr.{service}.>", cb=self._on_message)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        await stop_task(self._task)
 
     def close_streams(self) -> None:
         """End every open stream, so that a shutdown need not wait for clients to hang up."""

@@ -9,6 +9,7 @@ a transient failure is nak'ed with a growing delay, a poison event goes to the d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
@@ -175,6 +176,7 @@ class Bus:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.25,
                     error_cb=self._on_error,
+                    reconnected_cb=self._on_reconnected,
                 )
                 self.js = self.nc.jetstream(timeout=5)
                 await ensure_streams(self.js, self.settings)
@@ -188,14 +190,31 @@ class Bus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    async def _on_reconnected(self) -> None:
+        # A server that lost its store (or a new cluster member) gets the streams again.
+        if self.js is not None:
+            try:
+                await ensure_streams(self.js, self.settings)
+            except Exception as exc:
+                log.warning("%s: could not provision streams after reconnecting: %s", self.name, exc)
+
     async def _on_error(self, exc: Exception) -> None:
         log.debug("%s: NATS error: %s", self.name, exc)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        await stop_task(self._task)
         if self.nc is not None:
             await _close_quietly(self.nc)
+
+
+async def stop_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background task and wait until it has ended. The cancel is repeated: code below us
+    (nats-py's fetch, asyncio.wait_for on Python 3.11) can swallow one that lands as its wait completes."""
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if task is not None and not task.cancelled() and task.exception() is not None:
+        log.warning("background task %s ended with %r", task.get_name(), task.exception())
 
 
 async def _close_quietly(nc: nats.NATS) -> None:
@@ -248,12 +267,7 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name=f"{self.bus.name}-outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stop_task(self._task)
 
     async def _run(self) -> None:
         delay = 0.05
@@ -350,12 +364,7 @@ class InboxConsumer:
         self._task = asyncio.create_task(self._run(), name=f"{self.durable}-{self.stream}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stop_task(self._task)
 
     async def _subscribe(self) -> Any:
         js = self.bus.js
@@ -397,6 +406,11 @@ class InboxConsumer:
                 log.warning(
                     "%s: consumer on %s failed (%s); retrying in %.1fs", self.service, self.stream, exc, delay
                 )
+                # Subscribe afresh: a NATS that restarted may not know the consumer (or its stream) yet.
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                    sub = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
