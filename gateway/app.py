@@ -54,14 +54,13 @@ class ProxyMiddleware:
         if scope["type"] != "http" or not path.startswith(API_PREFIX) or path.startswith(EVENTS_PREFIX):
             await self.app(scope, receive, send)
             return
-        request = Request(scope, receive)
         service, _, rest = path[len(API_PREFIX) :].partition("/")
+        authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
         try:
-            _, internal = self.identities.caller(request.headers.get("authorization"))
-            response = await self.proxy.forward(request, service, rest, internal)
+            _, internal = self.identities.caller(authorization.decode("latin-1") if authorization else None)
+            await self.proxy.forward(scope, receive, send, service, rest, internal)
         except QSRError as exc:
-            response = problem_response(exc.status, exc.problem(path))
-        await response(scope, receive, send)
+            await problem_response(exc.status, exc.problem(path))(scope, receive, send)
 
 
 def _end_streams_on_shutdown(hub: EventHub) -> None:

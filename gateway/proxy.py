@@ -7,40 +7,39 @@ import uuid
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from services.common.auth import IDENTITY_HEADER
 from services.common.errors import QSRError
 
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-connection",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-connection",
     }
 )
-# Never passed upstream: the identity is ours to set, the user's token stays at the gateway.
+# Never passed upstream: the identity and the forwarding headers are ours to set, the user's token
+# and cookies stay at the gateway.
 DROP_REQUEST = HOP_BY_HOP | {
-    "host",
-    "content-length",
-    "authorization",
-    IDENTITY_HEADER,
-    "cookie",
-    "x-request-id",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
+    b"host",
+    b"content-length",
+    b"authorization",
+    IDENTITY_HEADER.encode(),
+    b"cookie",
+    b"x-request-id",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
 }
-DROP_RESPONSE = HOP_BY_HOP | {"set-cookie", "content-length"}
+DROP_RESPONSE = HOP_BY_HOP | {b"set-cookie", b"content-length", b"x-request-id"}
 BUFFER_LIMIT = 1 << 20
 
 
@@ -56,13 +55,23 @@ class UpstreamTimeout(QSRError):
     status, code, title = 504, "UPSTREAM_TIMEOUT", "后端服务响应超时，请稍后重试"
 
 
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message: Message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 class Proxy:
     """Forwards requests to the services over the gateway's one pooled httpx client.
 
     httpx's own connection pool collapses under concurrency (about 420 requests/s at 16 concurrent on this
     kind of machine, against 2,200 with aiohttp's), so the client runs on httpx-aiohttp's transport: httpx's
     API over aiohttp's pool and C parser. The hot path hands its httpx.Request straight to that transport,
-    skipping the client's cookie jar, auth and redirect handling, none of which a proxy may apply.
+    skipping the client's cookie jar, auth and redirect handling, none of which a proxy may apply, and
+    works on the raw ASGI headers, which are bytes both ways.
     """
 
     def __init__(self, upstreams: dict[str, str], timeout_seconds: float) -> None:
@@ -78,28 +87,42 @@ class Proxy:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def forward(self, request: Request, service: str, path: str, internal_identity: str) -> Response:
+    async def forward(
+        self, scope: Scope, receive: Receive, send: Send, service: str, path: str, internal_identity: str
+    ) -> None:
         base = self.upstreams.get(service)
         if base is None:
             raise UnknownService(f"没有名为 {service} 的服务")
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        headers = [(k, v) for k, v in request.headers.items() if k not in DROP_REQUEST]
-        client_host = request.client.host if request.client else ""
-        prior = request.headers.get("x-forwarded-for")
+        request_id = b""
+        prior_forwarded = b""
+        host = b""
+        headers: list[tuple[bytes, bytes]] = []
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value
+            elif name == b"x-forwarded-for":
+                prior_forwarded = value
+            elif name == b"host":
+                host = value
+            if name not in DROP_REQUEST:
+                headers.append((name, value))
+        request_id = request_id or uuid.uuid4().hex.encode()
+        client_host = (scope.get("client") or ("",))[0].encode()
         headers += [
-            (IDENTITY_HEADER, internal_identity),
-            ("x-request-id", request_id),
-            ("x-forwarded-for", f"{prior}, {client_host}" if prior else client_host),
-            ("x-forwarded-proto", request.url.scheme),
-            ("x-forwarded-host", request.headers.get("host", "")),
+            (IDENTITY_HEADER.encode(), internal_identity.encode()),
+            (b"x-request-id", request_id),
+            (b"x-forwarded-for", prior_forwarded + b", " + client_host if prior_forwarded else client_host),
+            (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
+            (b"x-forwarded-host", host),
         ]
-        query = request.scope.get("query_string", b"").decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
         url = f"{base}/{path}?{query}" if query else f"{base}/{path}"
+        # Headers with a declared encoding: otherwise httpx sniffs it again on every access.
         upstream_request = httpx.Request(
-            request.method,
+            scope["method"],
             url,
-            headers=headers,
-            content=await request.body(),
+            headers=httpx.Headers(headers, encoding="latin-1"),
+            content=await _body(receive),
             extensions={"timeout": self.timeout},
         )
         try:
@@ -108,24 +131,33 @@ class Proxy:
             if _unavailable(exc):
                 raise UpstreamUnavailable(f"无法连接 {service} 服务") from exc
             raise UpstreamTimeout(f"{service} 服务响应超时") from exc
-        upstream.headers.encoding = "latin-1"
-        response_headers = {k: v for k, v in upstream.headers.items() if k not in DROP_RESPONSE}
-        response_headers["x-request-id"] = request_id
+        response_headers = [(k.lower(), v) for k, v in upstream.headers.raw if k.lower() not in DROP_RESPONSE]
+        response_headers.append((b"x-request-id", request_id))
         length = upstream.headers.get("content-length")
-        if length is not None and int(length) <= BUFFER_LIMIT:
-            try:
-                body = b"".join([chunk async for chunk in upstream.aiter_raw()])
-            except httpx.TransportError as exc:
-                raise UpstreamTimeout(f"{service} 服务响应中断或超时") from exc
-            finally:
-                await upstream.aclose()
-            return Response(body, status_code=upstream.status_code, headers=response_headers)
-        return StreamingResponse(
-            upstream.aiter_raw(),
-            status_code=upstream.status_code,
-            headers=response_headers,
-            background=BackgroundTask(upstream.aclose),
-        )
+        try:
+            if length is not None and int(length) <= BUFFER_LIMIT:
+                try:
+                    body = b"".join([chunk async for chunk in upstream.aiter_raw()])
+                except httpx.TransportError as exc:
+                    raise UpstreamTimeout(f"{service} 服务响应中断或超时") from exc
+                response_headers.append((b"content-length", str(len(body)).encode()))
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": upstream.status_code,
+                        "headers": response_headers,
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(
+                {"type": "http.response.start", "status": upstream.status_code, "headers": response_headers}
+            )
+            async for chunk in upstream.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await upstream.aclose()
 
 
 def _unavailable(exc: httpx.TransportError) -> bool:
