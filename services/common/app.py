@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from services.common.auth import CallerDep
 from services.common.db import Database, as_utc, migrate
 from services.common.errors import Forbidden, install_error_handlers
-from services.common.messaging import Bus, DeadLetter, Handler, InboxConsumer, OutboxRelay, consumers_for
+from services.common.messaging import Bus, Handler, InboxConsumer, OutboxRelay, consumers_for, dead_letters
 from services.common.settings import Settings, get_settings
 
 log = logging.getLogger("qsr")
@@ -65,18 +65,8 @@ def _health_router() -> APIRouter:
     async def list_dead_letters(db: DbDep, caller: CallerDep, limit: int = 100) -> list[DeadLetterPublic]:
         if caller.role != "admin" and caller.level != "province":
             raise Forbidden("仅省级用户或运维管理员可查看死信")
-        from sqlalchemy import select
-
         async with db.session() as session:
-            rows = (
-                (
-                    await session.execute(
-                        select(DeadLetter).order_by(DeadLetter.id.desc()).limit(min(limit, 500))  # type: ignore[union-attr]
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            rows = await dead_letters(session, limit=min(limit, 500))
         return [
             DeadLetterPublic(
                 **row.model_dump(exclude={"body", "created_at"}),

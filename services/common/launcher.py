@@ -142,11 +142,6 @@ class System:
         if process is not None:
             stop_all({name: process})
 
-    def kill(self, name: str) -> None:
-        process = self.processes.pop(name)
-        process.kill()
-        process.wait()
-
     def start_app(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         host = self.host if name == "gateway" else "127.0.0.1"
         args = [

@@ -35,6 +35,9 @@ class ClassDecision:
     evidence: list[str] = field(default_factory=list)
 
 
+ROUTINE = ClassDecision("routine", "no_risk_signal", "未发现质量安全风险，按“无事不扰”原则纳入日常监管")
+
+
 def decide_class(signals: list[Signal], *, today: date, policy: ClassPolicy = ClassPolicy()) -> ClassDecision:
     """The class the signals call for on ``today``; evidence lists the signals counted, oldest first."""
     failures = sorted(
@@ -57,4 +60,4 @@ def decide_class(signals: list[Signal], *, today: date, policy: ClassPolicy = Cl
             f"近{policy.key_window_days}日内监督抽查不合格 {len(in_key)} 次，发现较大质量安全风险，实施重点监管",
             [s.id for s in in_key],
         )
-    return ClassDecision("routine", "no_risk_signal", "未发现质量安全风险，按“无事不扰”原则纳入日常监管")
+    return ROUTINE

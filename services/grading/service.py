@@ -20,7 +20,7 @@ from services.common.events import (
 )
 from services.common.messaging import emit
 from services.grading import repository
-from services.grading.classes import Signal, decide_class
+from services.grading.classes import ROUTINE, Signal, decide_class
 from services.grading.models import GradedEnterprise, RiskSignal
 from services.grading.tiering import assign_tier
 
@@ -33,7 +33,7 @@ async def _enterprise(session: AsyncSession, enterprise_id: str, region_code: st
             enterprise_id=enterprise_id,
             region_code=region_code,
             updated_at=utcnow(),
-            class_reason="未发现质量安全风险，按“无事不扰”原则纳入日常监管",
+            class_reason=ROUTINE.text,
         )
         session.add(row)
     return row

@@ -12,7 +12,7 @@ import nats
 import pytest
 from sqlalchemy import func, select
 
-from services.common.events import SPOT_CHECK_FAILED, SpotCheckRecorded, make_event
+from services.common.events import SPOT_CHECK_FAILED, CloudEvent, SpotCheckRecorded, make_event
 from services.common.messaging import DeadLetter, OutboxMessage
 from services.common.settings import Settings
 from services.grading.app import create_app as grading_app
@@ -31,6 +31,24 @@ from tests.harness import (
 )
 
 pytestmark = pytest.mark.asyncio
+
+
+def failed_spot_check(enterprise_id: str, spot_check_id: str) -> CloudEvent:
+    """The event inspection publishes for a failed spot check of a unit in Wenshui, sampled today."""
+    return make_event(
+        SPOT_CHECK_FAILED,
+        SpotCheckRecorded(
+            spot_check_id=spot_check_id,
+            enterprise_id=enterprise_id,
+            product="燃气灶",
+            batch="B1",
+            verdict="failed",
+            failed_items=["熄火保护"],
+            sampled_on=date.today(),
+        ),
+        region="141121",
+        enterprise_id=enterprise_id,
+    )
 
 
 async def _grading_of(client: httpx.AsyncClient, settings: Settings, enterprise_id: str) -> dict:
@@ -73,20 +91,7 @@ async def test_an_event_delivered_twice_is_applied_once(settings: Settings) -> N
     async with AsyncExitStack() as stack:
         grading = await stack.enter_async_context(serving(grading_app(settings)))
         reporting = await stack.enter_async_context(serving(reporting_app(settings)))
-        event = make_event(
-            SPOT_CHECK_FAILED,
-            SpotCheckRecorded(
-                spot_check_id="s1",
-                enterprise_id="e1",
-                product="燃气灶",
-                batch="B1",
-                verdict="failed",
-                failed_items=["熄火保护"],
-                sampled_on=date.today(),
-            ),
-            region="141121",
-            enterprise_id="e1",
-        )
+        event = failed_spot_check("e1", "s1")
         nc = await nats.connect(settings.nats_url)
         js = nc.jetstream()
         # Different message ids defeat the stream's own de-duplication: only the inbox stands in the way.
@@ -125,38 +130,12 @@ async def test_a_poison_event_goes_to_the_dead_letter_stream_and_the_next_one_is
     async with serving(grading_app(settings)) as grading:
         nc = await nats.connect(settings.nats_url)
         js = nc.jetstream()
-        poison = make_event(
-            SPOT_CHECK_FAILED,
-            SpotCheckRecorded(
-                spot_check_id="s1",
-                enterprise_id="e1",
-                product="p",
-                batch="b",
-                verdict="failed",
-                failed_items=["x"],
-                sampled_on=date.today(),
-            ),
-            region="141121",
-            enterprise_id="e1",
-        ).model_dump(mode="json")
+        poison = failed_spot_check("e1", "s1").model_dump(mode="json")
         poison["data"]["sampled_on"] = "not a date"
         await js.publish(
             SPOT_CHECK_FAILED.subject, json.dumps(poison).encode(), headers={"Nats-Msg-Id": poison["id"]}
         )
-        good = make_event(
-            SPOT_CHECK_FAILED,
-            SpotCheckRecorded(
-                spot_check_id="s2",
-                enterprise_id="e2",
-                product="p",
-                batch="b",
-                verdict="failed",
-                failed_items=["x"],
-                sampled_on=date.today(),
-            ),
-            region="141121",
-            enterprise_id="e2",
-        )
+        good = failed_spot_check("e2", "s2")
         await js.publish(
             SPOT_CHECK_FAILED.subject, good.model_dump_json().encode(), headers={"Nats-Msg-Id": good.id}
         )
