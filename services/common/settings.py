@@ -47,8 +47,6 @@ class Settings(BaseSettings):
     exam_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['exam']}"
     reporting_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['reporting']}"
     upstream_timeout_seconds: float = 10.0
-    # Failure injection for crash tests only, e.g. "inbox.after_commit=exit"; empty in real use.
-    failpoints: str = ""
 
     @field_validator("env")
     @classmethod
