@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -14,7 +15,15 @@ from pydantic import BaseModel
 from services.common.auth import CallerDep
 from services.common.db import Database, as_utc, migrate
 from services.common.errors import Forbidden, install_error_handlers
-from services.common.messaging import Bus, Handler, InboxConsumer, OutboxRelay, consumers_for, dead_letters
+from services.common.messaging import (
+    Bus,
+    Handler,
+    InboxConsumer,
+    OutboxRelay,
+    consumers_for,
+    dead_letters,
+    stop_task,
+)
 from services.common.settings import Settings, get_settings
 
 log = logging.getLogger("qsr")
@@ -86,8 +95,12 @@ def create_service_app(
     router: APIRouter,
     handlers: dict[Any, Handler] | None = None,
     settings: Settings | None = None,
+    background: Sequence[Callable[[FastAPI], Awaitable[None]]] = (),
 ) -> FastAPI:
-    """A QSR service: its routes, its own database (migrated at start), its outbox relay and consumers."""
+    """A QSR service: its routes, its own database (migrated at start), its outbox relay and consumers.
+
+    ``background`` jobs start once the database is migrated and are cancelled at shutdown.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -103,9 +116,12 @@ def create_service_app(
         relay.start()
         for consumer in consumers:
             consumer.start()
+        jobs = [asyncio.create_task(job(app), name=f"{name}-{job.__name__}") for job in background]
         try:
             yield
         finally:
+            for job_task in jobs:
+                await stop_task(job_task)
             for consumer in consumers:
                 await consumer.stop()
             await relay.stop()

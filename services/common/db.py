@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +30,15 @@ SQLModel.metadata.naming_convention = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# China keeps one time zone and no daylight saving; a fixed offset needs no tz database on the machine.
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def today_cn() -> date:
+    """Today's date in China: deadlines, windows and annual lists are counted in Beijing time."""
+    return datetime.now(CHINA).date()
 
 
 def as_utc(value: datetime) -> datetime:

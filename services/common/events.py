@@ -123,19 +123,65 @@ class ClassReason(BaseModel):
 
 
 class ClassChanged(BaseModel):
+    """Sent when the class or the locking of a unit changes (``from_class`` equals ``to_class`` if only the
+    locking did)."""
+
     enterprise_id: str
     from_class: SupervisionClass
     to_class: SupervisionClass
     reasons: list[ClassReason]
+    source: Literal["automatic", "manual", "held"] = "automatic"
+    locked: bool = False
+    visit_every_months: int | None = None
+    pack: str | None = None
+    pack_version: str | None = None
+
+
+class Escalated(BaseModel):
+    """挂牌督办/上一级监管: supervision moves to the level above (or back, ``escalated`` false)."""
+
+    enterprise_id: str
+    escalated: bool
+    responsible_level: str
+    responsible_region: str
+    reasons: list[ClassReason]
+    pack: str
+    pack_version: str
+
+
+class SpotCheckOverturned(BaseModel):
+    """复检推翻: a re-test found the product conforming; the failure no longer counts."""
+
+    spot_check_id: str
+    enterprise_id: str
+    decided_on: date
+    note: str = ""
+
+
+class CreditRiskAssessed(BaseModel):
+    """企业信用风险分类 from the credit system: A low, B general, C relatively high, D high."""
+
+    uscc: str
+    credit_class: Literal["A", "B", "C", "D"]
+    assessed_on: date
 
 
 ENTERPRISE_REGISTERED = define(
     "registry.enterprise.registered", 1, EnterpriseRegistered, "生产/销售单位已录入"
 )
+ENTERPRISE_UPDATED = define(
+    "registry.enterprise.updated", 1, EnterpriseRegistered, "生产/销售单位信息已更新（全量快照）"
+)
 SPOT_CHECK_FAILED = define("inspection.spot_check.failed", 1, SpotCheckRecorded, "监督抽查不合格")
 SPOT_CHECK_PASSED = define("inspection.spot_check.passed", 1, SpotCheckRecorded, "监督抽查合格")
 TIER_ASSIGNED = define("grading.tier.assigned", 1, TierAssigned, "分层分级结果")
-CLASS_CHANGED = define("grading.class.changed", 1, ClassChanged, "分类监管类别变更")
+SPOT_CHECK_OVERTURNED = define(
+    "inspection.spot_check.overturned", 1, SpotCheckOverturned, "监督抽查不合格经复检推翻"
+)
+CLASS_CHANGED = define("grading.class.changed", 1, ClassChanged, "分类监管类别或锁定状态变更")
+ESCALATED = define("grading.escalated", 1, Escalated, "上一级监管或挂牌督办（及其解除）")
+# Published by the credit system into QSR's NATS (stream QSR_CREDIT), not by a QSR service.
+CREDIT_RISK_ASSESSED = define("credit.risk_class.assessed", 1, CreditRiskAssessed, "企业信用风险分类结果")
 
 
 def asyncapi_document() -> dict[str, Any]:

@@ -37,7 +37,7 @@ from sqlmodel import Field, SQLModel
 from services.common import failpoints
 from services.common.db import Database, utcnow
 from services.common.events import CloudEvent, EventSpec, decode_payload, make_event
-from services.common.settings import SERVICES, Settings
+from services.common.settings import EXTERNAL_SOURCES, SERVICES, Settings
 
 log = logging.getLogger("qsr.messaging")
 
@@ -228,9 +228,10 @@ async def _close_quietly(nc: nats.NATS) -> None:
 
 
 async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
-    """One stream per publishing service plus the dead-letter stream; idempotent at every start."""
+    """One stream per publishing service or outside source, plus the dead-letter stream; idempotent."""
     configs = [
-        StreamConfig(name=stream_name(service), subjects=[f"qsr.{service}.>"]) for service in SERVICES
+        StreamConfig(name=stream_name(service), subjects=[f"qsr.{service}.>"])
+        for service in (*SERVICES, *EXTERNAL_SOURCES)
     ] + [StreamConfig(name=DLQ_STREAM, subjects=["qsr.dlq.>"])]
     for config in configs:
         config.retention = RetentionPolicy.LIMITS

@@ -9,6 +9,8 @@ from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("registry", "grading", "inspection", "exam", "reporting")
+# Systems outside QSR that publish into its NATS (each gets a stream QSR_<NAME> on subjects qsr.<name>.>).
+EXTERNAL_SOURCES = ("credit",)
 DEFAULT_PORTS = {
     "gateway": 8000,
     "registry": 8001,
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
     exam_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['exam']}"
     reporting_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['reporting']}"
     upstream_timeout_seconds: float = 10.0
+    # Grading: a directory of policy packs to use instead of the shipped ones, and how often the windows
+    # are re-checked (a unit falls back when its signals lapse).
+    grading_packs_dir: Path | None = None
+    grading_recompute_interval_seconds: float = 3600.0
 
     @field_validator("env")
     @classmethod

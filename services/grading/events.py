@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from services.common.events import ENTERPRISE_REGISTERED, SPOT_CHECK_FAILED
-from services.grading import service
+from typing import Any
 
-HANDLERS = {
-    ENTERPRISE_REGISTERED: service.on_registered,
-    SPOT_CHECK_FAILED: service.on_spot_check_failed,
-}
+from services.common.events import (
+    CREDIT_RISK_ASSESSED,
+    ENTERPRISE_REGISTERED,
+    ENTERPRISE_UPDATED,
+    SPOT_CHECK_FAILED,
+    SPOT_CHECK_OVERTURNED,
+    EventSpec,
+)
+from services.common.messaging import Handler
+from services.grading.policy import PackSet
+from services.grading.service import Handlers
+
+
+def handlers(packs: PackSet) -> dict[EventSpec[Any], Handler]:
+    bound = Handlers(packs)
+    return {
+        ENTERPRISE_REGISTERED: bound.on_registered,
+        ENTERPRISE_UPDATED: bound.on_registered,
+        SPOT_CHECK_FAILED: bound.on_spot_check_failed,
+        SPOT_CHECK_OVERTURNED: bound.on_spot_check_overturned,
+        CREDIT_RISK_ASSESSED: bound.on_credit_assessed,
+    }

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
 from services.common.pagination import keyset
 from services.common.regions import prefix_of
-from services.grading.models import GradedEnterprise, RiskSignal
+from services.grading.models import (
+    AnnualListEntry,
+    AnnualListFreeze,
+    DecisionHistory,
+    GradedEnterprise,
+    ManualDecision,
+    RiskSignal,
+)
 
 
-def readable(caller: Caller):  # type: ignore[no-untyped-def]
+def readable(caller: Caller) -> Select[Any]:
     return select(GradedEnterprise).where(
         GradedEnterprise.region_code.startswith(prefix_of(caller.region_code))  # type: ignore[attr-defined]
     )
@@ -28,26 +38,125 @@ async def list_readable(
     session: AsyncSession,
     caller: Caller,
     *,
-    tier: str | None,
-    supervision_class: str | None,
+    filters: dict[str, Any],
     cursor: str | None,
     limit: int,
 ) -> tuple[Sequence[GradedEnterprise], str | None]:
     stmt = readable(caller)
-    if tier:
-        stmt = stmt.where(GradedEnterprise.tier == tier)
-    if supervision_class:
-        stmt = stmt.where(GradedEnterprise.supervision_class == supervision_class)
+    for name, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(getattr(GradedEnterprise, name) == value)
     return await keyset(session, stmt, GradedEnterprise.enterprise_id, cursor=cursor, limit=limit)  # type: ignore[arg-type]
 
 
+async def by_uscc(session: AsyncSession, uscc: str) -> GradedEnterprise | None:
+    stmt = select(GradedEnterprise).where(GradedEnterprise.uscc == uscc)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+_SIGNAL_ORDER = (RiskSignal.occurred_on, RiskSignal.id)
+
+
 async def signals_of(session: AsyncSession, enterprise_id: str) -> Sequence[RiskSignal]:
+    stmt = select(RiskSignal).where(RiskSignal.enterprise_id == enterprise_id).order_by(*_SIGNAL_ORDER)  # type: ignore[arg-type]
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def signals_for(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[RiskSignal]]:
+    stmt = select(RiskSignal).where(RiskSignal.enterprise_id.in_(ids)).order_by(*_SIGNAL_ORDER)  # type: ignore[union-attr,arg-type]
+    found: dict[str, list[RiskSignal]] = defaultdict(list)
+    for signal in (await session.execute(stmt)).scalars():
+        found[signal.enterprise_id].append(signal)  # type: ignore[index]
+    return found
+
+
+def _active(today: date) -> Any:
+    return (ManualDecision.revoked_at.is_(None)) & (ManualDecision.expires_on > today)  # type: ignore[union-attr]
+
+
+async def active_manual(session: AsyncSession, enterprise_id: str, today: date) -> ManualDecision | None:
+    """The newest manual decision in force on ``today`` (a newer one replaces an older one)."""
     stmt = (
-        select(RiskSignal)
-        .where(RiskSignal.enterprise_id == enterprise_id)
-        .order_by(
-            RiskSignal.occurred_on,
-            RiskSignal.id,  # type: ignore[arg-type]
-        )
+        select(ManualDecision)
+        .where(ManualDecision.enterprise_id == enterprise_id, _active(today))
+        .order_by(ManualDecision.created_at.desc(), ManualDecision.id.desc())  # type: ignore[attr-defined,union-attr]
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def active_manual_for(
+    session: AsyncSession, ids: Sequence[str], today: date
+) -> dict[str, ManualDecision]:
+    stmt = (
+        select(ManualDecision)
+        .where(ManualDecision.enterprise_id.in_(ids), _active(today))  # type: ignore[attr-defined]
+        .order_by(ManualDecision.created_at, ManualDecision.id)  # type: ignore[arg-type]
+    )
+    return {row.enterprise_id: row for row in (await session.execute(stmt)).scalars()}  # newest last wins
+
+
+async def manual_decisions_of(session: AsyncSession, enterprise_id: str) -> Sequence[ManualDecision]:
+    stmt = (
+        select(ManualDecision)
+        .where(ManualDecision.enterprise_id == enterprise_id)
+        .order_by(ManualDecision.created_at, ManualDecision.id)  # type: ignore[arg-type]
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def history_of(
+    session: AsyncSession, enterprise_id: str, *, cursor: str | None, limit: int
+) -> tuple[Sequence[DecisionHistory], str | None]:
+    stmt = select(DecisionHistory).where(DecisionHistory.enterprise_id == enterprise_id)
+    return await keyset(session, stmt, DecisionHistory.id, cursor=cursor, limit=limit)  # type: ignore[arg-type]
+
+
+async def page_of_units(session: AsyncSession, *, after: str, limit: int) -> Sequence[GradedEnterprise]:
+    stmt = (
+        select(GradedEnterprise)
+        .where(GradedEnterprise.enterprise_id > after)
+        .order_by(GradedEnterprise.enterprise_id)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def is_frozen(session: AsyncSession, year: int) -> bool:
+    return await session.get(AnnualListFreeze, year) is not None
+
+
+async def freeze_years_before(session: AsyncSession, year: int, *, at: datetime) -> None:
+    """Close every year before ``year`` that has entries and is not closed yet."""
+    listed = select(AnnualListEntry.year).where(AnnualListEntry.year < year).distinct()
+    frozen = {y for (y,) in (await session.execute(select(AnnualListFreeze.year))).all()}
+    for (past,) in (await session.execute(listed)).all():
+        if past not in frozen:
+            session.add(AnnualListFreeze(year=past, frozen_at=at))
+
+
+def annual_list(caller: Caller, *, year: int, supervision_class: str, kind: str | None) -> Select[Any]:
+    stmt = select(AnnualListEntry).where(
+        AnnualListEntry.year == year,
+        AnnualListEntry.supervision_class == supervision_class,
+        AnnualListEntry.region_code.startswith(prefix_of(caller.region_code)),  # type: ignore[attr-defined]
+    )
+    if kind:
+        stmt = stmt.where(AnnualListEntry.kind == kind)
+    return stmt
+
+
+async def stream_annual_list(
+    session: AsyncSession, caller: Caller, *, year: int, supervision_class: str, kind: str | None
+) -> AsyncIterator[AnnualListEntry]:
+    result = await session.stream_scalars(
+        annual_list(caller, year=year, supervision_class=supervision_class, kind=kind)
+        .order_by(AnnualListEntry.region_code, AnnualListEntry.enterprise_id)  # type: ignore[arg-type]
+        .execution_options(yield_per=1000)
+    )
+    async for row in result:
+        yield row
+
+
+async def freeze_of(session: AsyncSession, year: int) -> AnnualListFreeze | None:
+    return await session.get(AnnualListFreeze, year)

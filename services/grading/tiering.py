@@ -1,7 +1,8 @@
 """分层分级: tiers A–D by size, from seed 003 附件1 (《工业产品生产和销售单位划分标准》).
 
 X is 从业人员 (employees), Y is 营业收入 in 万元 (revenue_wan_yuan). Each table gives the lower bounds of
-A (large), B (medium) and C (small); below C is D (micro, incl. 个体工商户).
+A (large), B (medium) and C (small); below C is D (micro, incl. 个体工商户). The tables themselves live in
+the province policy packs (packs/*.yaml).
 """
 
 from __future__ import annotations
@@ -27,22 +28,8 @@ class Thresholds:
     revenue_wan_yuan: tuple[float, float, float]
 
 
-PRODUCTION = Thresholds("production", "生产单位", (1000, 300, 20), (40000, 2000, 300))
-WHOLESALE = Thresholds("wholesale", "批发单位", (200, 20, 5), (40000, 5000, 1000))
-RETAIL = Thresholds("retail", "零售单位", (300, 50, 10), (20000, 500, 100))
-
 TIERS = ("A", "B", "C", "D")
 TIER_NAMES = {"A": "大型", "B": "中型", "C": "小型", "D": "微型"}
-
-
-def thresholds_for(kind: str, sales_channel: str | None) -> Thresholds:
-    if kind == "production":
-        return PRODUCTION
-    if sales_channel == "wholesale":
-        return WHOLESALE
-    if sales_channel == "retail":
-        return RETAIL
-    raise ValueError(f"no size table for kind={kind!r} sales_channel={sales_channel!r}")
 
 
 def _tier_by(value: float, bounds: tuple[float, float, float]) -> int:
@@ -61,14 +48,9 @@ class TierDecision:
 
 
 def assign_tier(
-    kind: str,
-    sales_channel: str | None,
-    employees: int,
-    revenue_wan_yuan: float,
-    rule: CombinationRule = CombinationRule.highest,
+    table: Thresholds, employees: int, revenue_wan_yuan: float, rule: CombinationRule
 ) -> TierDecision:
-    """The tier of a unit of this size, with the rule and a reason in Chinese."""
-    table = thresholds_for(kind, sales_channel)
+    """The tier of a unit of this size under one size table, with the rule and a reason in Chinese."""
     by_employees = _tier_by(employees, table.employees)
     by_revenue = _tier_by(revenue_wan_yuan, table.revenue_wan_yuan)
     if rule is CombinationRule.highest:

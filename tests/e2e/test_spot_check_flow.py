@@ -68,7 +68,7 @@ async def test_failed_spot_checks_raise_the_unit_to_key_then_special(system: Sys
                     region_code="141122",
                     name="交城县某电线电缆厂",
                     employees=400,
-                    revenue_wan_yuan=100,
+                    revenue_wan_yuan=2500,
                 ),
             )
             assert neighbour.status_code == 201, neighbour.text
@@ -77,14 +77,17 @@ async def test_failed_spot_checks_raise_the_unit_to_key_then_special(system: Sys
 
             async def key() -> dict:
                 body = await grading_of(gateway, wenshui, unit)
-                assert body["tier"] == "C" and body["supervision_class"] == "key"
+                decision = body["decision"]
+                assert decision["tier"] == "C" and decision["supervision_class"] == "key"
                 return body
 
             body = await eventually(key, timeout=5)
-            [class_reason] = [r for r in body["reasons"] if r["rule"].startswith("spot_check_failed")]
-            assert "重点监管" in class_reason["text"]
+            decision = body["decision"]
+            assert decision["pack"] == "shanxi" and decision["responsible_level"] == "county"
+            [class_reason] = decision["reasons"]
+            assert class_reason["rule"] == "key.larger_risk_1y" and "重点监管" in class_reason["text"]
             [signal] = body["signals"]
-            assert signal["detail"]["spot_check_id"] == first["id"]
+            assert signal["ref"] == first["id"] and signal["kind"] == "spot_check_failed"
             assert class_reason["evidence"] == [signal["id"]]
 
             async def streamed() -> None:
@@ -98,7 +101,7 @@ async def test_failed_spot_checks_raise_the_unit_to_key_then_special(system: Sys
 
             async def special() -> None:
                 body = await grading_of(gateway, wenshui, unit)
-                assert body["supervision_class"] == "special"
+                assert body["decision"]["supervision_class"] == "special"
                 assert len(body["signals"]) == 3
 
             await eventually(special, timeout=5)
