@@ -21,9 +21,11 @@ log = logging.getLogger("qsr.grading")
 async def recompute_periodically(app: FastAPI) -> None:
     """Windows lapse and manual decisions expire with the days, so every unit is decided again on a timer."""
     settings: Settings = app.state.settings
+    full = True  # at start every unit, for the packs may have changed; then only the units that can lapse
     while True:
         try:
-            result = await recompute(app.state.db, app.state.packs, today=today_cn())
+            result = await recompute(app.state.db, app.state.packs, today=today_cn(), full=full)
+            full = False
             log.info("grading recompute: %s", result)
         except asyncio.CancelledError:
             raise

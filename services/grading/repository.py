@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
@@ -112,14 +112,32 @@ async def history_of(
     return await keyset(session, stmt, DecisionHistory.id, cursor=cursor, limit=limit)  # type: ignore[arg-type]
 
 
-async def page_of_units(session: AsyncSession, *, after: str, limit: int) -> Sequence[GradedEnterprise]:
-    stmt = (
-        select(GradedEnterprise)
-        .where(GradedEnterprise.enterprise_id > after)
-        .order_by(GradedEnterprise.enterprise_id)
-        .limit(limit)
-    )
+async def page_of_units(
+    session: AsyncSession, *, after: str, limit: int, due_only: bool = False
+) -> Sequence[GradedEnterprise]:
+    """The next units by id; ``due_only``: those whose decision can change with the calendar alone."""
+    stmt = select(GradedEnterprise).where(GradedEnterprise.enterprise_id > after)
+    if due_only:
+        unit = GradedEnterprise.enterprise_id
+        stmt = stmt.where(
+            (GradedEnterprise.supervision_class != "routine")
+            | GradedEnterprise.escalated
+            | GradedEnterprise.locked
+            | GradedEnterprise.pack.is_(None)  # type: ignore[union-attr]
+            | exists().where(RiskSignal.enterprise_id == unit)
+            | exists().where(ManualDecision.enterprise_id == unit, ManualDecision.revoked_at.is_(None))  # type: ignore[union-attr]
+        )
+    stmt = stmt.order_by(GradedEnterprise.enterprise_id).limit(limit)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def listed_in(session: AsyncSession, year: int, ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(class, unit) pairs already on ``year``'s lists, of the units ``ids``."""
+    stmt = select(AnnualListEntry.supervision_class, AnnualListEntry.enterprise_id).where(
+        AnnualListEntry.year == year,
+        AnnualListEntry.enterprise_id.in_(ids),  # type: ignore[attr-defined]
+    )
+    return {(cls, unit) for cls, unit in (await session.execute(stmt)).all()}
 
 
 async def is_frozen(session: AsyncSession, year: int) -> bool:

@@ -256,26 +256,33 @@ def store(
     return True
 
 
-async def list_annually(session: AsyncSession, row: GradedEnterprise, *, today: date) -> None:
+def annual_entry(row: GradedEnterprise, *, today: date) -> AnnualListEntry | None:
     """年度名单: a unit under key or special supervision on any day of a year is on that year's list."""
     if row.supervision_class not in LISTED_CLASSES or row.kind is None:
-        return
-    key = (today.year, row.supervision_class, row.enterprise_id)
-    if await session.get(AnnualListEntry, key) is not None or await repository.is_frozen(session, today.year):
-        return
-    session.add(
-        AnnualListEntry(
-            year=today.year,
-            supervision_class=row.supervision_class,
-            enterprise_id=row.enterprise_id,
-            kind=row.kind,
-            region_code=row.region_code,
-            name=row.name,
-            listed_on=today,
-            rule=row.class_rule,
-            reason=row.class_reason,
-        )
+        return None
+    return AnnualListEntry(
+        year=today.year,
+        supervision_class=row.supervision_class,
+        enterprise_id=row.enterprise_id,
+        kind=row.kind,
+        region_code=row.region_code,
+        name=row.name,
+        listed_on=today,
+        rule=row.class_rule,
+        reason=row.class_reason,
     )
+
+
+async def list_annually(session: AsyncSession, row: GradedEnterprise, *, today: date) -> None:
+    entry = annual_entry(row, today=today)
+    if entry is None:
+        return
+    with session.no_autoflush:
+        key = (entry.year, entry.supervision_class, entry.enterprise_id)
+        if await session.get(AnnualListEntry, key) is None and not await repository.is_frozen(
+            session, today.year
+        ):
+            session.add(entry)
 
 
 # ---------------------------------------------------------------------------------------------- handlers
@@ -386,28 +393,37 @@ class Handlers:
 # ------------------------------------------------------------------------------------------ daily recompute
 
 
-async def recompute(db: Database, packs: PackSet, *, today: date, batch: int = 2000) -> dict[str, int]:
-    """Decide every unit again (windows lapse, manual decisions expire, packs change); write only changes.
+async def recompute(
+    db: Database, packs: PackSet, *, today: date, full: bool = True, batch: int = 2000
+) -> dict[str, int]:
+    """Decide units again (windows lapse, manual decisions expire, packs change); write only changes.
 
-    Each batch commits on its own, so a recompute cut short resumes harmlessly at the next run.
+    ``full`` decides every unit, as after a pack change; otherwise only units whose decision can move with
+    the calendar: those with signals, manual decisions, or a class, escalation or lock to lapse. Each batch
+    commits on its own, so a recompute cut short resumes harmlessly at the next run.
     """
     seen = changed = 0
     after = ""
+    async with db.session() as session:
+        frozen = await repository.is_frozen(session, today.year)
     while True:
         async with db.transaction() as session:
-            rows = await repository.page_of_units(session, after=after, limit=batch)
+            rows = await repository.page_of_units(session, after=after, limit=batch, due_only=not full)
             if not rows:
                 break
             ids = [row.enterprise_id for row in rows]
             signals = await repository.signals_for(session, ids)
             manual = await repository.active_manual_for(session, ids, today)
+            listed = await repository.listed_in(session, today.year, ids)
             for row in rows:
                 decision = evaluate(
                     packs, row, signals.get(row.enterprise_id, ()), manual.get(row.enterprise_id), today=today
                 )
                 if store(session, packs, row, decision, today=today, cause="recompute"):
                     changed += 1
-                await list_annually(session, row, today=today)
+                entry = annual_entry(row, today=today)
+                if entry and not frozen and (entry.supervision_class, entry.enterprise_id) not in listed:
+                    session.add(entry)
             seen += len(rows)
             after = ids[-1]
     async with db.transaction() as session:

@@ -11,7 +11,7 @@ from services.common.auth import CallerDep
 from services.common.errors import NotFound
 from services.inspection import repository, service
 from services.inspection.models import SpotCheck
-from services.inspection.schemas import SpotCheckCreate, SpotCheckPublic
+from services.inspection.schemas import RetestCreate, SpotCheckCreate, SpotCheckPublic
 
 router = APIRouter(tags=["spot checks 监督抽查"])
 
@@ -37,4 +37,20 @@ async def get_spot_check(spot_check_id: str, db: DbDep, caller: CallerDep) -> Sp
         row = await repository.get_readable_spot_check(session, caller, spot_check_id)
     if row is None:
         raise SpotCheckNotFound()
+    return _public(row)
+
+
+@router.post(
+    "/spot-checks/{spot_check_id}/retest",
+    response_model=SpotCheckPublic,
+    summary="录入复检结论（推翻则通知分级服务撤销该不合格记录的影响）",
+)
+async def record_retest(
+    spot_check_id: str, body: RetestCreate, db: DbDep, caller: CallerDep
+) -> SpotCheckPublic:
+    async with db.transaction() as session:
+        row = await repository.get_readable_spot_check(session, caller, spot_check_id)
+        if row is None:
+            raise SpotCheckNotFound()
+        await service.record_retest(session=session, caller=caller, spot_check=row, data=body)
     return _public(row)

@@ -34,3 +34,7 @@ class SpotCheck(SQLModel, table=True):
     sampled_on: date
     created_by: str = Field(max_length=100)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    retest_result: str | None = Field(default=None, max_length=12)
+    retest_decided_on: date | None = None
+    retest_note: str | None = Field(default=None, sa_column=Column(Text))
+    retest_by: str | None = Field(default=None, max_length=100)

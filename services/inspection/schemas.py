@@ -30,3 +30,15 @@ class SpotCheckPublic(BaseModel):
     sampled_on: date
     created_by: str
     created_at: UTCDateTime
+    retest_result: Literal["upheld", "overturned"] | None = None
+    retest_decided_on: date | None = None
+    retest_note: str | None = None
+    retest_by: str | None = None
+
+
+class RetestCreate(BaseModel):
+    """复检结论: the re-test the unit applied for either upholds the failure or overturns it."""
+
+    result: Literal["upheld", "overturned"] = Field(title="复检结论：维持 upheld / 推翻 overturned")
+    decided_on: date = Field(title="复检结论日期")
+    note: str = Field("", title="说明", max_length=2000)

@@ -8,20 +8,22 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
-from services.common.db import utcnow
-from services.common.errors import Invalid, NotFound
+from services.common.db import today_cn, utcnow
+from services.common.errors import Conflict, Invalid, NotFound
 from services.common.events import (
     SPOT_CHECK_FAILED,
+    SPOT_CHECK_OVERTURNED,
     SPOT_CHECK_PASSED,
     CloudEvent,
     EnterpriseRegistered,
+    SpotCheckOverturned,
     SpotCheckRecorded,
 )
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.inspection import repository
 from services.inspection.models import KnownEnterprise, SpotCheck
-from services.inspection.schemas import SpotCheckCreate
+from services.inspection.schemas import RetestCreate, SpotCheckCreate
 
 
 class EnterpriseNotKnown(NotFound):
@@ -77,6 +79,41 @@ async def record_spot_check(*, session: AsyncSession, caller: Caller, data: Spot
         enterprise_id=enterprise.id,
     )
     return spot_check
+
+
+class NotFailed(Conflict):
+    code, title = "SPOT_CHECK_NOT_FAILED", "只有不合格的抽查结果可以复检"
+
+
+class RetestDecided(Conflict):
+    code, title = "SPOT_CHECK_RETEST_ALREADY_DECIDED", "该抽查已有复检结论"
+
+
+async def record_retest(
+    *, session: AsyncSession, caller: Caller, spot_check: SpotCheck, data: RetestCreate
+) -> None:
+    """复检: an overturned failure announces ``inspection.spot_check.overturned``, so grading undoes it."""
+    if spot_check.verdict != "failed":
+        raise NotFailed()
+    if spot_check.retest_result is not None:
+        raise RetestDecided(f"已于 {spot_check.retest_decided_on} 作出复检结论：{spot_check.retest_result}")
+    if not spot_check.sampled_on <= data.decided_on <= today_cn():
+        raise Invalid("复检结论日期须在抽样日期之后且不晚于今天", field="decided_on")
+    spot_check.retest_result, spot_check.retest_decided_on = data.result, data.decided_on
+    spot_check.retest_note, spot_check.retest_by = data.note, caller.username
+    if data.result == "overturned":
+        emit(
+            session,
+            SPOT_CHECK_OVERTURNED,
+            SpotCheckOverturned(
+                spot_check_id=spot_check.id,
+                enterprise_id=spot_check.enterprise_id,
+                decided_on=data.decided_on,
+                note=data.note,
+            ),
+            region=spot_check.region_code,
+            enterprise_id=spot_check.enterprise_id,
+        )
 
 
 async def on_registered(session: AsyncSession, event: CloudEvent, payload: EnterpriseRegistered) -> None:

@@ -102,3 +102,36 @@ async def test_spot_check_input_is_checked(settings: Settings) -> None:
             "/spot-checks", json={**spot_check(unit), "sampled_on": "2999-01-01"}, headers=headers
         )
         assert (future.status_code, future.json()["code"]) == (422, "SPOT_CHECK_SAMPLED_IN_FUTURE")
+
+
+async def test_a_retest_is_refused_for_a_passed_check_a_date_before_sampling_and_a_second_time(
+    settings: Settings,
+) -> None:
+    async with AsyncExitStack() as stack:
+        registry = await stack.enter_async_context(serving(registry_app(settings)))
+        inspection = await stack.enter_async_context(serving(inspection_app(settings)))
+        unit = await _registered(registry, inspection, settings)
+        headers = identity(settings, WENSHUI)
+        passed = (
+            await inspection.post("/spot-checks", json=spot_check(unit, "passed", []), headers=headers)
+        ).json()
+        failed = (await inspection.post("/spot-checks", json=spot_check(unit), headers=headers)).json()
+        upheld = {"result": "upheld", "decided_on": date.today().isoformat()}
+
+        refused = await inspection.post(f"/spot-checks/{passed['id']}/retest", json=upheld, headers=headers)
+        assert refused.status_code == 409 and refused.json()["code"] == "SPOT_CHECK_NOT_FAILED"
+        early = await inspection.post(
+            f"/spot-checks/{failed['id']}/retest",
+            json={**upheld, "decided_on": "2020-01-01"},
+            headers=headers,
+        )
+        assert early.status_code == 422
+        kept = await inspection.post(f"/spot-checks/{failed['id']}/retest", json=upheld, headers=headers)
+        assert kept.status_code == 200 and kept.json()["retest_result"] == "upheld"
+        again = await inspection.post(
+            f"/spot-checks/{failed['id']}/retest", json={**upheld, "result": "overturned"}, headers=headers
+        )
+        assert again.status_code == 409
+        assert (await inspection.get(f"/spot-checks/{failed['id']}", headers=headers)).json()[
+            "retest_result"
+        ] == "upheld"
