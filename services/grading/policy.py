@@ -41,6 +41,14 @@ class PackError(ValueError):
     """A pack that cannot be used; the message names the file and the line."""
 
 
+class _At(ValueError):
+    """A whole-pack check that failed at a known place, so the error can name that value's line."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,7 +75,7 @@ class Tiers(_Strict):
     def table(self, kind: str, sales_channel: str | None) -> Thresholds:
         if kind == "production":
             name = "production"
-        elif sales_channel in ("wholesale", "retail"):
+        elif kind == "sales" and sales_channel in ("wholesale", "retail"):
             name = sales_channel
         else:
             raise ValueError(f"no size table for kind={kind!r} sales_channel={sales_channel!r}")
@@ -171,17 +179,29 @@ class Pack(_Strict):
     def _consistent(self) -> Pack:
         chain = [level.level for level in self.levels]
         if len(set(chain)) != len(chain) or chain != sorted(chain, key=LEVELS.index):
-            raise ValueError("levels 须自上而下排列且不重复")
+            raise _At(("levels",), "levels 须自上而下排列且不重复")
         if set(self.responsible_level) != set(TIERS):
-            raise ValueError("responsible_level 须为 A、B、C、D 各指定一个层级")
-        missing = {lvl for lvl in self.responsible_level.values() if lvl not in chain}
-        if missing:
-            raise ValueError(f"responsible_level 用到未在 levels 中列出的层级 {sorted(missing)}")
+            raise _At(("responsible_level",), "responsible_level 须为 A、B、C、D 各指定一个层级")
+        for tier, level in self.responsible_level.items():
+            if level not in chain:
+                raise _At(
+                    ("responsible_level", tier), f"responsible_level 用到未在 levels 中列出的层级 {level!r}"
+                )
         if self.default == bool(self.provinces):
-            raise ValueError("全国默认规则（default: true）不列省份；省级规则须列出 provinces")
-        ids = [r.id for r in (*self.class_rules, *self.escalation.rules, *self.locking.rules)]
-        if len(set(ids)) != len(ids):
-            raise ValueError("规则 id 重复")
+            raise _At(
+                ("provinces" if self.provinces else "default",),
+                "全国默认规则（default: true）不列省份；省级规则须列出 provinces",
+            )
+        seen: set[str] = set()
+        for section, rules in (
+            (("class_rules",), self.class_rules),
+            (("escalation", "rules"), self.escalation.rules),
+            (("locking", "rules"), self.locking.rules),
+        ):
+            for n, rule in enumerate(rules):
+                if rule.id in seen:
+                    raise _At((*section, n, "id"), f"规则 id {rule.id!r} 重复")
+                seen.add(rule.id)
         return self
 
     def level_title(self, level: str) -> str:
@@ -261,6 +281,9 @@ def _validate(source: _Source) -> Pack:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, _At):
+            loc, first["msg"] = loc + cause.loc, str(cause)
         where = ".".join(str(part) for part in loc) or "(根)"
         path, node = source.nodes.get(str(loc[0]), (source.path, None)) if loc else (source.path, None)
         line = _line_of(node, loc[1:]) if node is not None else 1
@@ -297,6 +320,24 @@ def load_packs(directory: Path = PACKS_DIR) -> PackSet:
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise PackError(f"{directory} 中没有规则文件（*.yaml）")
-    sources = {path.stem: _read(path) for path in files}
-    by_name = {str(src.data.get("pack", name)): src for name, src in sources.items()}
-    return PackSet(_validate(_inherit(src, by_name)) for src in sources.values())
+    sources = [_read(path) for path in files]
+    by_name: dict[str, _Source] = {}
+    for src in sources:
+        name = str(src.data.get("pack", src.path.stem))
+        if name in by_name:
+            raise PackError(
+                f"{src.path.name} 第 {_line_of(src.nodes['pack'][1], ())} 行：规则包名 {name!r} 已由 "
+                f"{by_name[name].path.name} 使用"
+            )
+        by_name[name] = src
+    packs = [_validate(_inherit(src, by_name)) for src in sources]
+    claimed: dict[str, Path] = {}
+    for src, pack in zip(sources, packs, strict=True):
+        for n, province in enumerate(pack.provinces):
+            if province in claimed:
+                line = _line_of(src.nodes["provinces"][1], (n,))
+                raise PackError(
+                    f"{src.path.name} 第 {line} 行：省份 {province} 已由 {claimed[province].name} 规定"
+                )
+            claimed[province] = src.path
+    return PackSet(packs)

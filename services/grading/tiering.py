@@ -53,7 +53,7 @@ def assign_tier(
     """The tier of a unit of this size under one size table, with the rule and a reason in Chinese."""
     by_employees = _tier_by(employees, table.employees)
     by_revenue = _tier_by(revenue_wan_yuan, table.revenue_wan_yuan)
-    if rule is CombinationRule.highest:
+    if CombinationRule(rule) == CombinationRule.highest:
         index = min(by_employees, by_revenue)
         how = "按较高等级确定"
     else:

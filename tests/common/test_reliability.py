@@ -82,7 +82,9 @@ async def test_events_written_while_nats_is_down_are_delivered_after_it_restarts
         nats_server.start()
 
         async def graded() -> None:
-            assert ((await _grading_of(grading, settings, enterprise_id))["decision"] or {}).get("tier") == "C"
+            assert ((await _grading_of(grading, settings, enterprise_id))["decision"] or {}).get(
+                "tier"
+            ) == "C"
 
         await eventually(graded, timeout=30)
 
