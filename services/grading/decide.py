@@ -107,29 +107,23 @@ def valid_signals(signals: list[Signal]) -> tuple[list[Signal], tuple[str, ...]]
     return standing, tuple(voided)
 
 
-def _counted(count: Count, signals: list[Signal], today: date | None) -> list[Signal]:
-    """The signals a count rule sees; ``today=None`` ignores the window (a held class)."""
-    since = None if today is None else today - timedelta(days=count.within_days)
+def _counted(count: Count, signals: list[Signal], today: date, windowed: bool) -> list[Signal]:
+    """The signals a count rule sees on ``today``; unwindowed (a held class), every one up to today."""
+    since = today - timedelta(days=count.within_days) if windowed else date.min
     return [
         s
         for s in signals
-        if s.kind in count.kinds
-        and (since is None or since < s.occurred_on <= today)  # type: ignore[operator]
-        and (s.heavier or not count.heavier_only)
+        if s.kind in count.kinds and since < s.occurred_on <= today and (s.heavier or not count.heavier_only)
     ]
 
 
-def _matches(rule: Rule, signals: list[Signal], today: date | None) -> Reason | None:
+def _matches(rule: Rule, signals: list[Signal], today: date, windowed: bool = True) -> Reason | None:
     if rule.count is not None:
-        seen = _counted(rule.count, signals, today)
+        seen = _counted(rule.count, signals, today, windowed)
         if len(seen) < rule.count.at_least:
             return None
         return Reason(rule.id, f"{rule.text}（计 {len(seen)} 次）", rule.basis, tuple(s.id for s in seen))
-    credits = [
-        s
-        for s in signals
-        if s.kind == "credit_risk" and s.credit_class and (today is None or s.occurred_on <= today)
-    ]
+    credits = [s for s in signals if s.kind == "credit_risk" and s.credit_class and s.occurred_on <= today]
     if not credits:
         return None
     latest = credits[-1]  # signals come sorted by (occurred_on, id)
@@ -139,8 +133,12 @@ def _matches(rule: Rule, signals: list[Signal], today: date | None) -> Reason | 
     return Reason(rule.id, f"{rule.text}（信用风险分类 {latest.credit_class} 类）", rule.basis, (latest.id,))
 
 
-def _class_from(pack: Pack, signals: list[Signal], today: date | None) -> tuple[str, list[Reason]]:
-    matched = [(rule.to, reason) for rule in pack.class_rules if (reason := _matches(rule, signals, today))]
+def _class_from(
+    pack: Pack, signals: list[Signal], today: date, windowed: bool = True
+) -> tuple[str, list[Reason]]:
+    matched = [
+        (rule.to, reason) for rule in pack.class_rules if (reason := _matches(rule, signals, today, windowed))
+    ]
     if not matched:
         return "routine", []
     top = max(CLASS_ORDER[to] for to, _ in matched)
@@ -183,7 +181,7 @@ def decide(
     automatic_class, source, reasons = live_class, "automatic", live_reasons or [ROUTINE_REASON]
     if pack.lapse == "hold":
         unreleased = [s for s in standing if released_on is None or s.occurred_on > released_on]
-        held_class, held_reasons = _class_from(pack, unreleased, None)
+        held_class, held_reasons = _class_from(pack, unreleased, today, windowed=False)
         if CLASS_ORDER[held_class] > CLASS_ORDER[live_class]:
             automatic_class, source = held_class, "held"
             reasons = [
@@ -199,31 +197,26 @@ def decide(
     supervision_class = automatic_class
     manual_id, released = None, False
     if manual is not None:
-        floor = live_class  # what live signals call for; a manual decision never goes below it
-        wanted = CLASS_ORDER[manual.supervision_class]
-        note = f"人工设定为{CLASS_NAMES[manual.supervision_class]}（{manual.reason}；{manual.decided_by}，有效期至 {manual.expires_on.isoformat()}）"
-        if wanted >= CLASS_ORDER[floor] and (wanted != CLASS_ORDER[automatic_class] or source == "held"):
-            released = source == "held" and wanted < CLASS_ORDER[automatic_class]
-            supervision_class, source, manual_id = manual.supervision_class, "manual", manual.id
+        manual_id = manual.id
+        wanted, live, auto = (CLASS_ORDER[c] for c in (manual.supervision_class, live_class, automatic_class))
+        # A manual decision below a held class releases it, down to what live signals call for at most.
+        released = source == "held" and wanted < auto
+        note = (
+            f"人工设定为{CLASS_NAMES[manual.supervision_class]}（{manual.reason}；{manual.decided_by}，"
+            f"有效期至 {manual.expires_on.isoformat()}）"
+        )
+        if wanted < live:
+            if released:
+                supervision_class, source, reasons = live_class, "automatic", list(live_reasons)
+            text = f"{note}，但风险信号要求{CLASS_NAMES[live_class]}，较人工设定更严，以自动判定为准"
+            reasons = [*reasons, Reason("manual.overruled", text, "", ())]
+        elif wanted == auto and source != "held":
+            text = f"{note}，与自动判定一致"
+            reasons = [*reasons, Reason(f"manual.{manual.supervision_class}", text, "", ())]
+        else:
+            supervision_class, source = manual.supervision_class, "manual"
             reasons = [Reason(f"manual.{manual.supervision_class}", f"{note}，以人工设定为准", "", ())]
-            if live_class != "routine":
-                reasons += live_reasons
-        elif wanted < CLASS_ORDER[floor]:
-            reasons = [
-                *reasons,
-                Reason(
-                    "manual.overruled",
-                    f"{note}，但风险信号要求{CLASS_NAMES[floor]}，较人工设定更严，以自动判定为准",
-                    "",
-                    (),
-                ),
-            ]
-        else:  # the same class either way
-            manual_id = manual.id
-            reasons = [
-                *reasons,
-                Reason(f"manual.{manual.supervision_class}", f"{note}，与自动判定一致", "", ()),
-            ]
+            reasons += live_reasons
 
     escalation = [r for rule in pack.escalation.rules if (r := _matches(rule, standing, today))]
     lock = [r for rule in pack.locking.rules if (r := _matches(rule, standing, today))]
