@@ -31,6 +31,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/gateway_throughput.py
 	$(BIN)/python bench/spot_check_latency.py
+	$(BIN)/python -m bench.grading_signals
+	$(BIN)/python -m bench.grading_recompute
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

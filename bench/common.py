@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -119,3 +120,43 @@ def command_line() -> str:
     return " ".join(
         shlex.quote(arg) for arg in [".venv/bin/python", "-m", module.replace("/", "."), *sys.argv[1:]]
     )
+
+
+def database_kind() -> str:
+    return "PostgreSQL" if os.environ.get("QSR_BENCH_DATABASE_URL") else "SQLite"
+
+
+def machine() -> str:
+    import platform
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def service_database_url(system: System, service: str) -> str:
+    """The database URL a service of ``system`` uses: its SQLite file, or its per-run PostgreSQL database."""
+    template = system.env.get("QSR_DATABASE_URL")
+    if template:
+        return template.replace("{service}", service)
+    return f"sqlite+aiosqlite:///{(system.data_dir / f'{service}.db').as_posix()}"
+
+
+def fresh_database_url(service: str, directory: Path) -> str:
+    """A new database for an in-process benchmark: a SQLite file in ``directory``, or, when
+    QSR_BENCH_DATABASE_URL names a PostgreSQL server, a database of this run's own (left behind)."""
+    server = os.environ.get("QSR_BENCH_DATABASE_URL", "").rstrip("/")
+    if server:
+        return f"{server}/qsr_bench_{uuid.uuid4().hex[:8]}_{service}"
+    return f"sqlite+aiosqlite:///{(directory / f'{service}.db').as_posix()}"
+
+
+async def class_counts(db: Any) -> dict[str, int]:
+    """Graded units by supervision class, from a grading database."""
+    from sqlalchemy import func, select
+
+    from services.grading.models import GradedEnterprise
+
+    async with db.session() as session:
+        stmt = select(GradedEnterprise.supervision_class, func.count()).group_by(
+            GradedEnterprise.supervision_class
+        )
+        return dict((await session.execute(stmt)).all())  # type: ignore[arg-type]
