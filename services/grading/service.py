@@ -50,6 +50,10 @@ def _reasons(reasons: Sequence[Reason]) -> list[dict[str, Any]]:
     return [{**asdict(r), "evidence": list(r.evidence)} for r in reasons]
 
 
+def _event_reasons(reasons: Sequence[Reason]) -> list[ClassReason]:
+    return [ClassReason(rule=r.rule, text=r.text, evidence=list(r.evidence)) for r in reasons]
+
+
 def decision_document(decision: Decision, pack: Pack) -> dict[str, Any]:
     """The decision as stored and shown: every field as data, and a one-paragraph explanation in Chinese."""
     tier = decision.tier
@@ -221,9 +225,7 @@ def store(
                 enterprise_id=row.enterprise_id,
                 from_class=previous_class,  # type: ignore[arg-type]
                 to_class=decision.supervision_class,  # type: ignore[arg-type]
-                reasons=[
-                    ClassReason(rule=r.rule, text=r.text, evidence=list(r.evidence)) for r in decision.reasons
-                ],
+                reasons=_event_reasons(decision.reasons),
                 source=decision.class_source,  # type: ignore[arg-type]
                 locked=decision.locked,
                 visit_every_months=decision.visit_every_months,
@@ -244,10 +246,7 @@ def store(
                 escalated=decision.escalated,
                 responsible_level=decision.responsible_level,
                 responsible_region=decision.responsible_region or row.region_code,
-                reasons=[
-                    ClassReason(rule=r.rule, text=r.text, evidence=list(r.evidence))
-                    for r in decision.escalation_reasons
-                ],
+                reasons=_event_reasons(decision.escalation_reasons),
                 pack=decision.pack,
                 pack_version=decision.pack_version,
             ),
