@@ -91,7 +91,9 @@ async def test_failed_spot_checks_raise_the_unit_to_key_then_special(system: Sys
             assert class_reason["evidence"] == [signal["id"]]
 
             async def streamed() -> None:
-                [event] = wenshui_stream.of(CLASS_CHANGED, unit)
+                events = wenshui_stream.of(CLASS_CHANGED, unit)
+                assert len(events) == 1, events  # an assertion, so that eventually() retries
+                [event] = events
                 assert (event["data"]["from_class"], event["data"]["to_class"]) == ("routine", "key")
 
             await eventually(streamed, timeout=5)

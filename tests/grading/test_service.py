@@ -204,7 +204,9 @@ async def test_two_failures_escalate_to_the_level_above_and_announce_it(
     assert decision["escalation_reasons"][0]["rule"] == "escalation.repeated_major_risk"
 
     async def announced() -> None:
-        [event] = await published(settings, ESCALATED, "unit-2")
+        events = await published(settings, ESCALATED, "unit-2")
+        assert len(events) == 1, events  # an assertion, so that eventually() retries
+        [event] = events
         assert event["escalated"] and event["responsible_region"] == "141100"
 
     await eventually(announced)
