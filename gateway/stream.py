@@ -53,7 +53,7 @@ class EventHub:
         except (ValueError, KeyError, TypeError):
             return
         for caller, queue in list(self._clients):
-            if caller.can_see(region):
+            if caller.is_regulator and caller.can_see(region):
                 try:
                     queue.put_nowait((event_id, event_type, msg.data))
                 except asyncio.QueueFull:

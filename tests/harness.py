@@ -158,3 +158,41 @@ def make_uscc(serial: int, region: str = "141121") -> str:
     body = f"91{region}{serial:09d}"
     total = sum(_USCC_ALPHABET.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS, strict=True))
     return body + _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+async def publish_events(settings: Settings, *events: Any) -> None:
+    """Publish CloudEvents into JetStream as their producing service would (deduplicated by id)."""
+    import nats
+
+    from services.common.events import CATALOGUE
+
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        for event in events:
+            subject = CATALOGUE[event.type].subject
+            await js.publish(subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.id})
+    finally:
+        await nc.close()
+
+
+async def stream_events(
+    settings: Settings, subject: str, *, stream: str = "QSR_REGISTRY"
+) -> list[dict[str, Any]]:
+    """Every event on ``subject`` now in the stream (an ephemeral consumer reads from the start)."""
+    import json
+
+    import nats
+
+    nc = await nats.connect(settings.nats_url)
+    try:
+        sub = await nc.jetstream().subscribe(subject, stream=stream, ordered_consumer=True)
+        found: list[dict[str, Any]] = []
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=0.5)
+            except Exception:
+                return found
+            found.append(json.loads(msg.data))
+    finally:
+        await nc.close()

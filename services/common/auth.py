@@ -20,11 +20,23 @@ ALGORITHM = "HS256"
 INTERNAL_TTL_SECONDS = 60
 
 
+# Roles. A regulator works within its region (a station sees the units it is responsible for); an
+# enterprise account acts for its own unit only (``uscc``); a personnel officer (人员信息管理) is a regulator
+# who may read managers' personal data unmasked.
+REGULATOR, ENTERPRISE, PERSONNEL_OFFICER = "regulator", "enterprise", "personnel_officer"
+REGULATOR_ROLES = frozenset({REGULATOR, PERSONNEL_OFFICER})
+
+
 @dataclass(frozen=True)
 class Caller:
     username: str
     role: str
     region_code: str
+    uscc: str | None = None  # the unit an enterprise account acts for
+
+    @property
+    def is_regulator(self) -> bool:
+        return self.role in REGULATOR_ROLES
 
     @property
     def level(self) -> str:
@@ -34,11 +46,16 @@ class Caller:
         return within(self.region_code, region_code)
 
     def claims(self) -> dict[str, Any]:
-        return {"sub": self.username, "role": self.role, "region": self.region_code}
+        claims = {"sub": self.username, "role": self.role, "region": self.region_code}
+        if self.uscc:
+            claims["uscc"] = self.uscc
+        return claims
 
 
 def _caller_from(claims: dict[str, Any]) -> Caller:
-    return Caller(username=claims["sub"], role=claims["role"], region_code=claims["region"])
+    return Caller(
+        username=claims["sub"], role=claims["role"], region_code=claims["region"], uscc=claims.get("uscc")
+    )
 
 
 def issue_token(caller: Caller, secret: str, *, ttl_seconds: int, audience: str = USER_AUDIENCE) -> str:

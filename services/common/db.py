@@ -67,7 +67,15 @@ def _make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic plan, which for
+    # skewed data (a province filtered by class and locking) was 65 times slower than the custom one.
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+    )
 
 
 @event.listens_for(Session, "after_commit")

@@ -96,6 +96,9 @@ class EnterpriseRegistered(BaseModel):
     revenue_wan_yuan: float
     entry_reason: str
     operating_status: str
+    station_code: str | None = None
+    size_year: int | None = None
+    product_categories: list[str] = Field(default_factory=list)
 
 
 class SpotCheckRecorded(BaseModel):
@@ -166,12 +169,191 @@ class CreditRiskAssessed(BaseModel):
     assessed_on: date
 
 
+ManagerRole = Literal["quality_director", "quality_officer", "principal"]
+SelfCheckKind = Literal["daily_control", "weekly_review", "monthly_dispatch"]
+
+
+class EnterpriseStatusChanged(BaseModel):
+    """异常状态: the unit's operating status changed (停产、停业、注销、吊销、迁出, or back to normal)."""
+
+    enterprise_id: str
+    from_status: str
+    to_status: str
+    effective_on: date
+    reason: str
+
+
+class ManagerChanged(BaseModel):
+    """A manager appointed, removed or disqualified. Personal data never travels in events."""
+
+    enterprise_id: str
+    manager_id: str
+    role: ManagerRole
+    name: str
+    appointed_on: date
+    removed_on: date | None = None
+    reason: str | None = None
+
+
+class InspectorAssigned(BaseModel):
+    """监管责任人 assigned or changed; ``late`` when recorded after the working-day deadline."""
+
+    enterprise_id: str
+    inspector: str
+    inspector_name: str
+    previous_inspector: str | None
+    effective_on: date
+    recorded_on: date
+    deadline: date
+    late: bool
+
+
+class SelfCheckOverdue(BaseModel):
+    """A unit owes self-checks (日管控/周排查/月调度) it has not recorded."""
+
+    enterprise_id: str
+    kind: SelfCheckKind
+    overdue_since: date
+    missing_periods: int
+
+
+class ExamResultPublished(BaseModel):
+    """考核结果公布: a sampled manager passed or failed; a failed one may no longer hold the post."""
+
+    exam_id: str
+    enterprise_id: str
+    manager_id: str
+    result: Literal["qualified", "failed"]
+    published_on: date
+
+
+class RiskPoint(BaseModel):
+    point: str
+    controls: str = ""
+
+
+class RiskControlListAdopted(BaseModel):
+    """质量安全风险管控清单: a unit adopted (a new version of) its list of key risk points."""
+
+    enterprise_id: str
+    version: int
+    adopted_on: date
+    points: list[RiskPoint]
+
+
+class InspectionSubmitted(BaseModel):
+    """现场检查: an on-site inspection was submitted from the field."""
+
+    inspection_id: str
+    enterprise_id: str
+    trigger: str
+    visited_on: date
+    inspectors: list[str]
+    findings: int
+
+
+class RectificationOverdue(BaseModel):
+    """整改逾期: the deadline passed without a verified rectification."""
+
+    rectification_id: str
+    finding_id: str
+    enterprise_id: str
+    deadline: date
+    overdue_since: date
+
+
+class FollowUpEscalated(BaseModel):
+    """后处理升级: a re-check after rectification failed again; the case goes further (立案、公开…)."""
+
+    finding_id: str
+    enterprise_id: str
+    source: str
+    source_id: str
+    reason: str
+
+
+class CaseClosed(BaseModel):
+    """立案查处结案: the outcome, which grading counts as a penalty (``heavier`` = 从重处罚)."""
+
+    case_id: str
+    enterprise_id: str
+    closed_on: date
+    warning: bool
+    fine_yuan: float
+    confiscated_yuan: float
+    heavier: bool
+    penalised: bool
+    cause: str
+
+
+class ComplaintVerified(BaseModel):
+    """投诉举报核实: a verified complaint is a trigger (触发式监管) and a grading signal."""
+
+    complaint_id: str
+    enterprise_id: str
+    verified_on: date
+    inspection_id: str | None
+
+
+class PlanPublished(BaseModel):
+    """双随机、一公开: a plan's draw, published with its seed and algorithm so anyone can verify it."""
+
+    plan_id: str
+    region_code: str
+    period_start: date
+    period_end: date
+    seed: str
+    algorithm: str
+    must_visit: int
+    drawn: int
+    candidate_count: int = 0  # the units the random draw chose from
+    inputs_sha256: str = ""  # digest of the recorded draw inputs (GET /plans/{id} shows them)
+
+
+class OversightReported(BaseModel):
+    """督查: an upper bureau reported its audit of a lower one."""
+
+    audit_id: str
+    auditor_region: str
+    audited_region: str
+    period: str
+    implemented: int
+    total: int
+
+
 ENTERPRISE_REGISTERED = define(
     "registry.enterprise.registered", 1, EnterpriseRegistered, "生产/销售单位已录入"
 )
 ENTERPRISE_UPDATED = define(
     "registry.enterprise.updated", 1, EnterpriseRegistered, "生产/销售单位信息已更新（全量快照）"
 )
+ENTERPRISE_STATUS_CHANGED = define(
+    "registry.enterprise.status_changed", 1, EnterpriseStatusChanged, "单位经营状态（异常状态）变更"
+)
+MANAGER_APPOINTED = define("registry.manager.appointed", 1, ManagerChanged, "质量安全管理人员任命")
+MANAGER_REMOVED = define("registry.manager.removed", 1, ManagerChanged, "质量安全管理人员免职")
+MANAGER_DISQUALIFIED = define(
+    "registry.manager.disqualified", 1, ManagerChanged, "质量安全管理人员考核不合格，不再任职"
+)
+INSPECTOR_ASSIGNED = define("registry.inspector.assigned", 1, InspectorAssigned, "监管责任人确定或变更")
+SELF_CHECK_OVERDUE = define(
+    "registry.self_check.overdue", 1, SelfCheckOverdue, "日管控/周排查/月调度记录逾期未填报"
+)
+EXAM_RESULT_PUBLISHED = define(
+    "exam.result.published", 1, ExamResultPublished, "质量安全管理人员考核结果公布"
+)
+RISK_CONTROL_LIST_ADOPTED = define(
+    "registry.risk_control_list.adopted", 1, RiskControlListAdopted, "单位质量安全风险管控清单（新版本）"
+)
+INSPECTION_SUBMITTED = define("inspection.inspection.submitted", 1, InspectionSubmitted, "现场检查已提交")
+RECTIFICATION_OVERDUE = define("inspection.rectification.overdue", 1, RectificationOverdue, "整改逾期未完成")
+FOLLOW_UP_ESCALATED = define(
+    "inspection.follow_up.escalated", 1, FollowUpEscalated, "整改复查仍不合格，后处理升级"
+)
+CASE_CLOSED = define("inspection.case.closed", 1, CaseClosed, "立案查处结案（处罚结果）")
+COMPLAINT_VERIFIED = define("inspection.complaint.verified", 1, ComplaintVerified, "投诉举报经核实")
+PLAN_PUBLISHED = define("inspection.plan.published", 1, PlanPublished, "双随机抽取结果公开")
+OVERSIGHT_REPORTED = define("inspection.oversight.reported", 1, OversightReported, "督查结果上报")
 SPOT_CHECK_FAILED = define("inspection.spot_check.failed", 1, SpotCheckRecorded, "监督抽查不合格")
 SPOT_CHECK_PASSED = define("inspection.spot_check.passed", 1, SpotCheckRecorded, "监督抽查合格")
 TIER_ASSIGNED = define("grading.tier.assigned", 1, TierAssigned, "分层分级结果")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-_DATA = Path(__file__).parent / "data" / "gb2260.csv"
+# The shipped table is GB/T 2260 as of 2025-12-31. Codes change every year: an operator points
+# QSR_REGION_TABLE at a newer table (same columns) and applies the changes with POST /region-changes.
+_DATA = Path(os.environ.get("QSR_REGION_TABLE") or Path(__file__).parent / "data" / "gb2260.csv")
 _CODE = re.compile(r"^\d{6}(\d{3})?$")
 
 

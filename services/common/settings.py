@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     # are re-checked (a unit falls back when its signals lapse).
     grading_packs_dir: Path | None = None
     grading_recompute_interval_seconds: float = 3600.0
+    # Registry: the key that encrypts personal data (ID numbers, phones) and keys its lookup hashes;
+    # attachments on local disk (``{data_dir}/attachments`` unless set) with a size and type limit;
+    # the roles that read personal data unmasked; how often owed self-checks are checked.
+    pii_key: str = _PLACEHOLDER + "-personal-data-key"
+    attachments_dir: Path | None = None
+    attachment_max_bytes: int = 20 * 1024 * 1024
+    attachment_content_types: tuple[str, ...] = (
+        "application/pdf",
+        "image/jpeg",
+        "image/png",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    pii_roles: tuple[str, ...] = ("personnel_officer",)
+    registry_duty_check_interval_seconds: float = 3600.0
+    # Inspection: how often rectifications past their deadline are looked for (整改逾期).
+    inspection_overdue_check_interval_seconds: float = 3600.0
 
     @field_validator("env")
     @classmethod
@@ -64,7 +81,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
         if self.env != "development":
-            for name in ("secret_key", "internal_secret"):
+            for name in ("secret_key", "internal_secret", "pii_key"):
                 value = getattr(self, name)
                 if value.startswith(_PLACEHOLDER) or len(value) < 32:
                     raise ValueError(f"QSR_{name.upper()} must be set to a real secret of 32+ characters")
@@ -82,6 +99,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url.replace("{service}", service)
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').as_posix()}"
+
+    @property
+    def attachments_path(self) -> Path:
+        return self.attachments_dir or self.data_dir / "attachments"
 
     def upstream_url(self, service: str) -> str:
         return getattr(self, f"{service}_url")

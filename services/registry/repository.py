@@ -1,21 +1,62 @@
-"""Every registry query, scoped by the caller's jurisdiction."""
+"""Every registry query, scoped by the caller's jurisdiction.
+
+Who sees a unit: a regulator whose region contains the unit's registered region, or one of its production
+sites (read only: supervision follows the registered unit); a station (9-digit code) the units it is
+responsible for; an enterprise account its own unit only. Who may change it: the same, minus sites.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
 from services.common.pagination import keyset
-from services.common.regions import prefix_of
-from services.registry.models import Enterprise
+from services.common.regions import level_of, prefix_of
+from services.registry.models import (
+    AuditEntry,
+    Certificate,
+    Enterprise,
+    ProductCategoryLink,
+    ProductionSite,
+    StatusChange,
+)
+
+
+def in_region(column, code: str):  # type: ignore[no-untyped-def]
+    """Region codes of ``code`` and below (the prefix match of jurisdiction), written as an equality (a county)
+    or a range of 6-digit codes (a city, a province): unlike ``LIKE 'prefix%'`` both are index conditions on
+    PostgreSQL under any collation, and the planner estimates them right when a filter repeats them."""
+    if level_of(code) == "county":
+        return column == code
+    prefix = prefix_of(code)
+    return column.between(prefix.ljust(6, "0"), prefix.ljust(6, "9"))
+
+
+def registered_within(caller: Caller):  # type: ignore[no-untyped-def]
+    """The condition "registered in the caller's jurisdiction" (what the caller supervises and may change)."""
+    if not caller.is_regulator:
+        return Enterprise.uscc == (caller.uscc or "")
+    if level_of(caller.region_code) == "station":
+        return Enterprise.station_code == caller.region_code
+    return in_region(Enterprise.region_code, caller.region_code)
+
+
+def visible_to(caller: Caller):  # type: ignore[no-untyped-def]
+    """What the caller may read: what it supervises, and units producing on a site in its region."""
+    own = registered_within(caller)
+    if not caller.is_regulator or level_of(caller.region_code) == "station":
+        return own
+    sites = select(ProductionSite.enterprise_id).where(
+        in_region(ProductionSite.region_code, caller.region_code)
+    )
+    return or_(own, Enterprise.id.in_(sites))  # type: ignore[attr-defined]
 
 
 def readable(caller: Caller):  # type: ignore[no-untyped-def]
-    """The enterprises the caller may see: those within its region."""
-    return select(Enterprise).where(Enterprise.region_code.startswith(prefix_of(caller.region_code)))  # type: ignore[attr-defined]
+    return select(Enterprise).where(visible_to(caller))
 
 
 async def get_readable(session: AsyncSession, caller: Caller, enterprise_id: str) -> Enterprise | None:
@@ -24,22 +65,55 @@ async def get_readable(session: AsyncSession, caller: Caller, enterprise_id: str
     ).scalar_one_or_none()
 
 
+async def get_writable(session: AsyncSession, caller: Caller, enterprise_id: str) -> Enterprise | None:
+    """The unit if the caller supervises it (None if it may not see it at all or only through a site)."""
+    stmt = select(Enterprise).where(registered_within(caller), Enterprise.id == enterprise_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def get_by_uscc(session: AsyncSession, uscc: str) -> Enterprise | None:
     return (await session.execute(select(Enterprise).where(Enterprise.uscc == uscc))).scalar_one_or_none()
 
 
-async def list_readable(
-    session: AsyncSession,
-    caller: Caller,
-    *,
-    region: str | None,
-    kind: str | None,
-    cursor: str | None,
-    limit: int,
-) -> tuple[Sequence[Enterprise], str | None]:
-    stmt = readable(caller)
-    if region:
-        stmt = stmt.where(Enterprise.region_code.startswith(prefix_of(region)))  # type: ignore[attr-defined]
-    if kind:
-        stmt = stmt.where(Enterprise.kind == kind)
-    return await keyset(session, stmt, Enterprise.id, cursor=cursor, limit=limit)  # type: ignore[arg-type]
+async def sites_of(session: AsyncSession, enterprise_id: str) -> Sequence[ProductionSite]:
+    stmt = (
+        select(ProductionSite)
+        .where(ProductionSite.enterprise_id == enterprise_id)
+        .order_by(ProductionSite.id)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+def supervises(caller: Caller, enterprise: Enterprise) -> bool:
+    """Whether the unit is registered within the caller's jurisdiction (not merely producing there)."""
+    if not caller.is_regulator:
+        return enterprise.uscc == caller.uscc
+    if level_of(caller.region_code) == "station":
+        return enterprise.station_code == caller.region_code
+    return enterprise.region_code.startswith(prefix_of(caller.region_code))
+
+
+async def categories_of(session: AsyncSession, enterprise_id: str) -> Sequence[str]:
+    stmt = (
+        select(ProductCategoryLink.category_code)
+        .where(ProductCategoryLink.enterprise_id == enterprise_id)
+        .order_by(ProductCategoryLink.category_code)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def certificates_of(session: AsyncSession, enterprise_id: str) -> Sequence[Certificate]:
+    stmt = select(Certificate).where(Certificate.enterprise_id == enterprise_id).order_by(Certificate.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def status_history(session: AsyncSession, enterprise_id: str) -> Sequence[StatusChange]:
+    stmt = select(StatusChange).where(StatusChange.enterprise_id == enterprise_id).order_by(StatusChange.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def audit_of(
+    session: AsyncSession, enterprise_id: str, *, cursor: str | None, limit: int
+) -> tuple[Sequence[AuditEntry], str | None]:
+    stmt = select(AuditEntry).where(AuditEntry.enterprise_id == enterprise_id)
+    return await keyset(session, stmt, AuditEntry.id, cursor=cursor, limit=limit)  # type: ignore[arg-type]

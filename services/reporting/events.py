@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from services.common.events import CLASS_CHANGED, ENTERPRISE_REGISTERED, SPOT_CHECK_FAILED, TIER_ASSIGNED
+from services.common.events import (
+    CLASS_CHANGED,
+    ENTERPRISE_REGISTERED,
+    ENTERPRISE_UPDATED,
+    SPOT_CHECK_FAILED,
+    TIER_ASSIGNED,
+)
 from services.reporting import service
 
 HANDLERS = {
     ENTERPRISE_REGISTERED: service.on_registered,
+    # A snapshot: a region change (区划调整) moves the unit between jurisdictions' counts.
+    ENTERPRISE_UPDATED: service.on_registered,
     TIER_ASSIGNED: service.on_tier_assigned,
     CLASS_CHANGED: service.on_class_changed,
     SPOT_CHECK_FAILED: service.on_spot_check_failed,

@@ -8,7 +8,9 @@ def test_production_refuses_placeholder_secrets() -> None:
         Settings(env="production")
     with pytest.raises(ValueError, match="QSR_INTERNAL_SECRET"):
         Settings(env="production", secret_key="s" * 40, internal_secret="short")
-    Settings(env="production", secret_key="s" * 40, internal_secret="i" * 40)
+    with pytest.raises(ValueError, match="QSR_PII_KEY"):  # personal data is never sealed with a known key
+        Settings(env="production", secret_key="s" * 40, internal_secret="i" * 40)
+    Settings(env="production", secret_key="s" * 40, internal_secret="i" * 40, pii_key="p" * 40)
 
 
 def test_one_database_per_service_from_a_template() -> None:
