@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.common.events import (
+    CASE_CLOSED,
+    COMPLAINT_VERIFIED,
     CREDIT_RISK_ASSESSED,
     ENTERPRISE_REGISTERED,
     ENTERPRISE_UPDATED,
@@ -25,4 +27,6 @@ def handlers(packs: PackSet) -> dict[EventSpec[Any], Handler]:
         SPOT_CHECK_FAILED: bound.on_spot_check_failed,
         SPOT_CHECK_OVERTURNED: bound.on_spot_check_overturned,
         CREDIT_RISK_ASSESSED: bound.on_credit_assessed,
+        CASE_CLOSED: bound.on_case_closed,
+        COMPLAINT_VERIFIED: bound.on_complaint_verified,
     }

@@ -16,9 +16,11 @@ from services.common.events import (
     CLASS_CHANGED,
     ESCALATED,
     TIER_ASSIGNED,
+    CaseClosed,
     ClassChanged,
     ClassReason,
     CloudEvent,
+    ComplaintVerified,
     CreditRiskAssessed,
     EnterpriseRegistered,
     Escalated,
@@ -366,6 +368,44 @@ class Handlers:
             occurred_on=payload.decided_on,
             ref=payload.spot_check_id,
             detail=json.dumps({"note": payload.note}, ensure_ascii=False),
+        )
+
+    async def on_case_closed(self, session: AsyncSession, event: CloudEvent, payload: CaseClosed) -> None:
+        """立案查处结案: a penalty (从重 flagged) counts from the day the case closed; a case closed without
+        one is no signal."""
+        if not payload.penalised:
+            return
+        row = await _enterprise(session, payload.enterprise_id, event.region)
+        detail = {
+            "cause": payload.cause,
+            "warning": payload.warning,
+            "fine_yuan": payload.fine_yuan,
+            "confiscated_yuan": payload.confiscated_yuan,
+        }
+        await self._signal(
+            session,
+            event,
+            row,
+            kind="penalty",
+            occurred_on=payload.closed_on,
+            heavier=payload.heavier,
+            ref=payload.case_id,
+            detail=json.dumps(detail, ensure_ascii=False),
+        )
+
+    async def on_complaint_verified(
+        self, session: AsyncSession, event: CloudEvent, payload: ComplaintVerified
+    ) -> None:
+        """投诉举报经核实: a major quality-safety risk in the packs that count it."""
+        row = await _enterprise(session, payload.enterprise_id, event.region)
+        await self._signal(
+            session,
+            event,
+            row,
+            kind="complaint_verified",
+            occurred_on=payload.verified_on,
+            ref=payload.complaint_id,
+            detail=json.dumps({"inspection_id": payload.inspection_id}),
         )
 
     async def on_credit_assessed(

@@ -9,11 +9,13 @@ from fastapi import APIRouter
 from services.common.app import DbDep
 from services.common.auth import CallerDep
 from services.common.errors import NotFound
-from services.inspection import repository, service
+from services.inspection import cases, checklists, followup, oversight, plans, repository, service, visits
 from services.inspection.models import SpotCheck
 from services.inspection.schemas import RetestCreate, SpotCheckCreate, SpotCheckPublic
 
 router = APIRouter(tags=["spot checks 监督抽查"])
+for area in (checklists, plans, visits, followup, cases, oversight):
+    router.include_router(area.router)
 
 
 class SpotCheckNotFound(NotFound):
@@ -53,4 +55,6 @@ async def record_retest(
         if row is None:
             raise SpotCheckNotFound()
         await service.record_retest(session=session, caller=caller, spot_check=row, data=body)
+        if row.retest_result == "overturned":
+            await followup.withdraw_follow_up(session, row)  # the failure no longer stands
     return _public(row)

@@ -17,6 +17,15 @@ class SpotCheckCreate(BaseModel):
     verdict: Literal["passed", "failed"] = Field(title="检验结论：合格 passed / 不合格 failed")
     failed_items: list[str] = Field(default_factory=list, title="不合格项目", max_length=100)
     sampled_on: date = Field(title="抽样日期")
+    kind: Literal["spot_check", "risk_monitoring"] = Field(
+        "spot_check", title="类型：监督抽查 spot_check / 风险监测 risk_monitoring"
+    )
+    category_code: str | None = Field(None, title="产品类别代码（产品类别目录）", max_length=40)
+    standard: str | None = Field(None, title="检验依据的标准", max_length=200)
+    sampled_at: Literal["producer", "seller"] | None = Field(
+        None, title="抽样地点：生产环节 producer / 销售环节 seller"
+    )
+    lab: str | None = Field(None, title="检验机构", max_length=200)
 
 
 class SpotCheckPublic(BaseModel):
@@ -34,6 +43,14 @@ class SpotCheckPublic(BaseModel):
     retest_decided_on: date | None = None
     retest_note: str | None = None
     retest_by: str | None = None
+    kind: Literal["spot_check", "risk_monitoring"] = "spot_check"
+    category_code: str | None = None
+    standard: str | None = None
+    sampled_at: Literal["producer", "seller"] | None = None
+    lab: str | None = None
+    result_received_on: date | None = None
+    retest_applied_on: date | None = None
+    follow_up_status: str | None = None
 
 
 class RetestCreate(BaseModel):

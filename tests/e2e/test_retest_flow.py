@@ -34,6 +34,19 @@ async def test_an_overturning_retest_undoes_the_key_class(system: System) -> Non
 
             await eventually(key, timeout=10)
 
+            # 产品质量法 art. 15: the unit applies within 15 days of receiving the result.
+            checked = f"/api/v1/inspection/spot-checks/{spot_check['id']}"
+            today = date.today().isoformat()
+            received = await gateway.post(
+                f"{checked}/result-received", json={"received_on": today}, headers=wenshui
+            )
+            assert received.status_code == 200, received.text
+            application = f"{checked}/retest-application"
+            assert (
+                await gateway.post(application, json={"applied_on": today}, headers=jiaocheng)
+            ).status_code == 404
+            applied = await gateway.post(application, json={"applied_on": today}, headers=wenshui)
+            assert applied.status_code == 200, applied.text
             retest = f"/api/v1/inspection/spot-checks/{spot_check['id']}/retest"
             body = {"result": "overturned", "decided_on": date.today().isoformat(), "note": "复检样品合格"}
             assert (await gateway.post(retest, json=body, headers=jiaocheng)).status_code == 404

@@ -120,6 +120,19 @@ async def test_a_retest_is_refused_for_a_passed_check_a_date_before_sampling_and
 
         refused = await inspection.post(f"/spot-checks/{passed['id']}/retest", json=upheld, headers=headers)
         assert refused.status_code == 409 and refused.json()["code"] == "SPOT_CHECK_NOT_FAILED"
+        unapplied = await inspection.post(f"/spot-checks/{failed['id']}/retest", json=upheld, headers=headers)
+        assert unapplied.status_code == 409 and unapplied.json()["code"] == "SPOT_CHECK_RETEST_NOT_APPLIED"
+        today = {"received_on": date.today().isoformat()}
+        received = await inspection.post(
+            f"/spot-checks/{failed['id']}/result-received", json=today, headers=headers
+        )
+        assert received.status_code == 200, received.text
+        applied = await inspection.post(
+            f"/spot-checks/{failed['id']}/retest-application",
+            json={"applied_on": date.today().isoformat()},
+            headers=headers,
+        )
+        assert applied.status_code == 200 and applied.json()["retest_applied_on"] == date.today().isoformat()
         early = await inspection.post(
             f"/spot-checks/{failed['id']}/retest",
             json={**upheld, "decided_on": "2020-01-01"},

@@ -1,0 +1,302 @@
+"""双随机: the reproducible, verifiable draw of units and inspectors, and the half-year visit rule.
+
+Pure functions over plain data; the plan service feeds them and stores what they decide, together with
+the seed and every input, so that anyone can re-run the draw.
+
+Algorithm ``sha256-rank-v1`` ("sort by hash"):
+
+* The sort key of a candidate is ``HMAC-SHA256(key = UTF-8(seed), message = UTF-8(purpose) + 0x00 +
+  UTF-8(candidate id))`` as lower-case hex. Candidates are sorted by ``(key, id)`` ascending and the first
+  ``n`` are chosen.
+* Units: purpose ``units``; the candidates are the plan's other active units (sorted, unique ids); ``n`` is
+  ``ceil(ratio × number of candidates)`` computed in decimal (so 0.1 × 30 is 3, not 4).
+* Inspectors: for every unit of the plan (the must-visit units, then the drawn ones), purpose
+  ``inspectors`` + 0x00 + unit id, over the eligible roster: active, of the plan's jurisdiction (region
+  code starting with it), no declared conflict of interest with the unit, and — when the province
+  requires it (``exclude_responsible``, the default) — not the unit's own 监管责任人. The first two are
+  chosen; fewer than two eligible leaves the unit unstaffed and ``flagged``.
+
+Re-running it in a few lines of Python::
+
+    key = lambda c: hmac.new(seed.encode(), f"units\\x00{c}".encode(), hashlib.sha256).hexdigest()
+    drawn = sorted(candidates, key=lambda c: (key(c), c))[:count]
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+ALGORITHM = "sha256-rank-v1"
+INSPECTORS_PER_VISIT = 2
+UNITS = "units"
+DEFAULT_VISIT_EVERY_MONTHS = 6  # 半年内现场检查不少于1次
+
+
+def new_seed() -> str:
+    """A fresh seed from the operating system's randomness (128 bits, hex); it is recorded and published."""
+    return os.urandom(16).hex()
+
+
+def sort_key(seed: str, purpose: str, candidate: str) -> str:
+    """The hash a candidate is ranked by (see the module's docstring)."""
+    message = purpose.encode() + b"\x00" + candidate.encode()
+    return hmac.new(seed.encode(), message, hashlib.sha256).hexdigest()
+
+
+def rank(seed: str, purpose: str, candidates: Iterable[str]) -> list[str]:
+    """The candidates in draw order: ascending by their sort key, ties (never seen) by id."""
+    return sorted(candidates, key=lambda candidate: (sort_key(seed, purpose, candidate), candidate))
+
+
+def draw_count(ratio: float, population: int) -> int:
+    """How many of ``population`` units a ``ratio`` draws: rounded up, so any ratio above 0 draws at least one
+    unit when there is one (抽查比例 is a minimum)."""
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"ratio must lie in [0, 1]: {ratio}")
+    if population < 0:
+        raise ValueError(f"population must not be negative: {population}")
+    return min(population, math.ceil(Decimal(str(ratio)) * population))
+
+
+def inspectors_purpose(unit_id: str) -> str:
+    return f"inspectors\x00{unit_id}"
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """One inspector of the roster as the draw sees it."""
+
+    username: str
+    region_code: str
+    active: bool = True
+    conflicts: frozenset[str] = frozenset()  # enterprise ids (利害关系回避)
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """The inspectors drawn for one unit; ``flagged`` when fewer than two were eligible (none assigned)."""
+
+    enterprise_id: str
+    inspectors: tuple[str, ...]
+    eligible: int
+
+    @property
+    def flagged(self) -> bool:
+        return len(self.inspectors) < INSPECTORS_PER_VISIT
+
+
+def eligible_inspectors(
+    roster: Iterable[RosterEntry],
+    unit_id: str,
+    *,
+    jurisdiction: str,
+    responsible: str | None,
+    exclude_responsible: bool = True,
+) -> list[str]:
+    """The usernames that may visit ``unit_id`` (unordered rules, sorted result)."""
+    return sorted(
+        {
+            entry.username
+            for entry in roster
+            if entry.active
+            and entry.region_code.startswith(jurisdiction)
+            and unit_id not in entry.conflicts
+            and not (exclude_responsible and responsible is not None and entry.username == responsible)
+        }
+    )
+
+
+def choose_inspectors(
+    seed: str,
+    unit_id: str,
+    roster: Iterable[RosterEntry],
+    *,
+    jurisdiction: str,
+    responsible: str | None,
+    exclude_responsible: bool = True,
+) -> Staffing:
+    """Two inspectors for one unit, drawn by ``sha256-rank-v1``; none (flagged) when fewer than two qualify."""
+    eligible = eligible_inspectors(
+        roster,
+        unit_id,
+        jurisdiction=jurisdiction,
+        responsible=responsible,
+        exclude_responsible=exclude_responsible,
+    )
+    if len(eligible) < INSPECTORS_PER_VISIT:
+        return Staffing(unit_id, (), len(eligible))
+    chosen = rank(seed, inspectors_purpose(unit_id), eligible)[:INSPECTORS_PER_VISIT]
+    return Staffing(unit_id, tuple(chosen), len(eligible))
+
+
+@dataclass(frozen=True)
+class DrawInputs:
+    """Everything the draw depends on; recorded with the plan so that it can be re-run."""
+
+    seed: str
+    jurisdiction: str
+    candidates: tuple[str, ...]  # the random pool, sorted and unique
+    count: int
+    must_visit: tuple[str, ...] = ()  # units visited anyway (not drawn), staffed first
+    roster: tuple[RosterEntry, ...] = ()
+    responsible: Mapping[str, str] = field(default_factory=dict)  # unit id → its 监管责任人
+    exclude_responsible: bool = True
+    algorithm: str = ALGORITHM
+
+    def __post_init__(self) -> None:
+        if not self.seed:
+            raise ValueError("the seed must not be empty")
+        if self.algorithm != ALGORITHM:
+            raise ValueError(f"unknown draw algorithm {self.algorithm!r}")
+        if list(self.candidates) != sorted(set(self.candidates)):
+            raise ValueError("candidates must be sorted and unique")
+        if not 0 <= self.count <= len(self.candidates):
+            raise ValueError(f"count {self.count} outside 0..{len(self.candidates)}")
+        if len(set(self.must_visit)) != len(self.must_visit):
+            raise ValueError("a must-visit unit is listed twice")
+        if set(self.must_visit) & set(self.candidates):
+            raise ValueError("a must-visit unit is also a candidate of the draw")
+
+
+@dataclass(frozen=True)
+class DrawResult:
+    drawn: tuple[str, ...]  # in draw order
+    staffing: dict[str, Staffing]  # every unit of the plan (must-visit and drawn)
+
+    @property
+    def flagged(self) -> list[str]:
+        return [unit for unit, staffed in self.staffing.items() if staffed.flagged]
+
+
+def run(inputs: DrawInputs) -> DrawResult:
+    """The draw: ``count`` units from the candidates, then two inspectors for every unit of the plan."""
+    drawn = tuple(rank(inputs.seed, UNITS, inputs.candidates)[: inputs.count])
+    staffing = {
+        unit: choose_inspectors(
+            inputs.seed,
+            unit,
+            inputs.roster,
+            jurisdiction=inputs.jurisdiction,
+            responsible=inputs.responsible.get(unit),
+            exclude_responsible=inputs.exclude_responsible,
+        )
+        for unit in (*inputs.must_visit, *drawn)
+    }
+    return DrawResult(drawn=drawn, staffing=staffing)
+
+
+def inputs_to_json(inputs: DrawInputs) -> dict[str, Any]:
+    """The recorded form of the inputs (canonical: sorted roster and conflicts)."""
+    return {
+        "algorithm": inputs.algorithm,
+        "seed": inputs.seed,
+        "jurisdiction": inputs.jurisdiction,
+        "candidates": list(inputs.candidates),
+        "count": inputs.count,
+        "must_visit": list(inputs.must_visit),
+        "roster": [
+            {
+                "username": entry.username,
+                "region_code": entry.region_code,
+                "active": entry.active,
+                "conflicts": sorted(entry.conflicts),
+            }
+            for entry in sorted(inputs.roster, key=lambda entry: entry.username)
+        ],
+        "responsible": dict(sorted(inputs.responsible.items())),
+        "exclude_responsible": inputs.exclude_responsible,
+    }
+
+
+def inputs_from_json(data: Mapping[str, Any]) -> DrawInputs:
+    """The inputs back from their recorded form; ValueError/KeyError/TypeError when it is not one."""
+    return DrawInputs(
+        seed=data["seed"],
+        jurisdiction=data["jurisdiction"],
+        candidates=tuple(data["candidates"]),
+        count=int(data["count"]),
+        must_visit=tuple(data["must_visit"]),
+        roster=tuple(
+            RosterEntry(
+                username=entry["username"],
+                region_code=entry["region_code"],
+                active=bool(entry["active"]),
+                conflicts=frozenset(entry["conflicts"]),
+            )
+            for entry in data["roster"]
+        ),
+        responsible=dict(data["responsible"]),
+        exclude_responsible=bool(data["exclude_responsible"]),
+        algorithm=data["algorithm"],
+    )
+
+
+def inputs_digest(inputs: DrawInputs) -> str:
+    """SHA-256 of the canonical JSON of the inputs: published with the result, so they cannot change later."""
+    canonical = json.dumps(inputs_to_json(inputs), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------- half-year visit rule
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus whole months, clamped to the month's last day (31 Aug + 6 months = 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def visit_due_on(*, last_visit: date | None, since: date | None, every_months: int | None) -> date | None:
+    """建档锁定 — 半年内现场检查不少于1次: the last day by which the next on-site visit is owed.
+
+    ``every_months`` after the last visit; never visited, after ``since`` (when the unit became locked).
+    None when neither is known: the visit is owed now."""
+    months = every_months or DEFAULT_VISIT_EVERY_MONTHS
+    start = last_visit or since
+    return None if start is None else add_months(start, months)
+
+
+def is_due(due_on: date | None, by: date) -> bool:
+    """Whether a visit due on ``due_on`` (None: owed now) falls due on or before ``by``."""
+    return due_on is None or due_on <= by
+
+
+def days_overdue(due_on: date | None, today: date) -> int | None:
+    """Days past the due date (0 when not overdue); None when the due date is unknown (owed now)."""
+    if due_on is None:
+        return None
+    return max(0, (today - due_on).days)
+
+
+def select_must_visit(units: Sequence[Mapping[str, Any]], *, by: date) -> list[tuple[str, str, date | None]]:
+    """The units a plan must visit whatever the draw: locked, special or key units whose visit falls due by
+    ``by`` (the plan's last day). Each unit is a mapping with ``id``, ``locked``, ``supervision_class``,
+    ``last_visit``, ``locked_since``, ``visit_every_months``. Returns (id, reason, due_on), sorted by id;
+    reason ``locked_due``, ``special_due`` or ``key_due`` (in that precedence)."""
+    chosen: list[tuple[str, str, date | None]] = []
+    for unit in units:
+        if unit["locked"]:
+            reason = "locked_due"
+        elif unit["supervision_class"] in ("special", "key"):
+            reason = f"{unit['supervision_class']}_due"
+        else:
+            continue
+        due_on = visit_due_on(
+            last_visit=unit["last_visit"],
+            since=unit["locked_since"] if unit["locked"] else None,
+            every_months=unit["visit_every_months"],
+        )
+        if is_due(due_on, by):
+            chosen.append((unit["id"], reason, due_on))
+    return sorted(chosen)
