@@ -33,6 +33,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/spot_check_latency.py
 	$(BIN)/python -m bench.grading_signals
 	$(BIN)/python -m bench.grading_recompute
+	$(BIN)/python -m bench.registry_import
+	$(BIN)/python -m bench.registry_search
+	$(BIN)/python -m bench.mobile_sync
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     identities = IdentityCache(settings.secret_key, settings.internal_secret)
     upstreams = {service: settings.upstream_url(service).rstrip("/") for service in SERVICES}
-    proxy = Proxy(upstreams, settings.upstream_timeout_seconds)
+    proxy = Proxy(upstreams, settings.upstream_timeout_seconds, settings.upstream_bulk_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import aiohttp
@@ -47,6 +48,9 @@ class UnknownService(QSRError):
     status, code, title = 404, "SERVICE_NOT_FOUND", "没有这个服务"
 
 
+BULK_PATH = re.compile(r"(^|/)(import|export|sync)(\.\w+)?$|/errors\.\w+$|^annual-lists/.+/export")
+
+
 class UpstreamUnavailable(QSRError):
     status, code, title = 502, "UPSTREAM_UNAVAILABLE", "后端服务暂不可用，请稍后重试"
 
@@ -74,12 +78,18 @@ class Proxy:
     works on the raw ASGI headers, which are bytes both ways.
     """
 
-    def __init__(self, upstreams: dict[str, str], timeout_seconds: float) -> None:
+    def __init__(
+        self, upstreams: dict[str, str], timeout_seconds: float, bulk_timeout_seconds: float | None = None
+    ) -> None:
         self.upstreams = upstreams
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=128, keepalive_expiry=30)
         self.transport = AiohttpTransport(limits=limits, trust_env=False)
         timeout = httpx.Timeout(connect=3.0, read=timeout_seconds, write=timeout_seconds, pool=5.0)
         self.timeout = timeout.as_dict()
+        # Bulk work (a 100,000-row import, an export of a whole province, a phone's batch with photos) may
+        # take minutes before its answer: those paths wait longer; every other one fails fast as a 504.
+        bulk = bulk_timeout_seconds or timeout_seconds
+        self.bulk_timeout = httpx.Timeout(connect=3.0, read=bulk, write=bulk, pool=5.0).as_dict()
         self.client = httpx.AsyncClient(
             transport=self.transport, timeout=timeout, follow_redirects=False, trust_env=False
         )
@@ -123,7 +133,7 @@ class Proxy:
             url,
             headers=httpx.Headers(headers, encoding="latin-1"),
             content=await _body(receive),
-            extensions={"timeout": self.timeout},
+            extensions={"timeout": self.bulk_timeout if BULK_PATH.search(path) else self.timeout},
         )
         try:
             upstream = await self.transport.handle_async_request(upstream_request)

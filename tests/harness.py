@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
+from stdnum.cn import ric
 
 from services.common.auth import IDENTITY_HEADER, INTERNAL_AUDIENCE, Caller, issue_token
 from services.common.launcher import nats_server_binary
@@ -28,6 +29,7 @@ PG_URL = os.environ.get("QSR_TEST_DATABASE_URL", "").rstrip("/")
 WENSHUI = Caller(username="wenshui", role="regulator", region_code="141121")
 JIAOCHENG = Caller(username="jiaocheng", role="regulator", region_code="141122")
 SX_PROVINCE = Caller(username="sx-province", role="regulator", region_code="140000")
+PERSONNEL = Caller(username="wenshui-hr", role="personnel_officer", region_code="141121")  # 文水县人事
 
 
 def free_port() -> int:
@@ -158,6 +160,31 @@ def make_uscc(serial: int, region: str = "141121") -> str:
     body = f"91{region}{serial:09d}"
     total = sum(_USCC_ALPHABET.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS, strict=True))
     return body + _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def id_number(serial: int, born: str = "19800101", region: str = "141121") -> str:
+    """A valid 居民身份证号码 (GB 11643) for test data."""
+    body = f"{region}{born}{serial:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def enterprise_caller(uscc: str) -> Caller:
+    """The account of the unit with this USCC (文水县)."""
+    return Caller(username=f"ent-{uscc[-4:]}", role="enterprise", region_code="141121", uscc=uscc)
+
+
+async def new_unit(
+    client: httpx.AsyncClient, settings: Settings, serial: int, region: str = "141121", **fields: Any
+) -> dict[str, Any]:
+    """A unit registered through registry's API by its county (文水 or 交城)."""
+    caller = WENSHUI if region == "141121" else JIAOCHENG
+    response = await client.post(
+        "/enterprises",
+        json=enterprise_body(make_uscc(serial, region), region_code=region, **fields),
+        headers=identity(settings, caller),
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 async def publish_events(settings: Settings, *events: Any) -> None:

@@ -225,7 +225,7 @@ QSR 工业产品质量安全主体责任监管平台 is running.
   event stream {gateway}/api/v1/events/stream
   services     {", ".join(f"{s} {system.url(s)}" for s in SERVICES)}
   NATS         {system.env["QSR_NATS_URL"]}{" (embedded)" if system.nats_port else ""}
-  demo accounts (password: demo): sx-province 山西省 140000, wenshui 文水县 141121, jiaocheng 交城县 141122
+  demo accounts (password: demo): {_demo_accounts()}
 Press Ctrl-C to stop.""",
             flush=True,
         )
@@ -246,6 +246,12 @@ Press Ctrl-C to stop.""",
         print("stopping…", flush=True)
         system.shutdown()
         print("stopped.", flush=True)
+
+
+def _demo_accounts() -> str:
+    from gateway.accounts import DEMO_ACCOUNTS  # the gateway's own list, so the two never disagree
+
+    return ", ".join(f"{a.username} ({a.role}, {a.region_code})" for a in DEMO_ACCOUNTS.values())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     exam_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['exam']}"
     reporting_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['reporting']}"
     upstream_timeout_seconds: float = 10.0
+    # Imports, exports and phones' batch uploads through the gateway may take minutes.
+    upstream_bulk_timeout_seconds: float = 600.0
     # Grading: a directory of policy packs to use instead of the shipped ones, and how often the windows
     # are re-checked (a unit falls back when its signals lapse).
     grading_packs_dir: Path | None = None

@@ -79,10 +79,9 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -95,6 +94,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
+from services.common import files
 from services.common.app import DbDep
 from services.common.auth import Caller, CallerDep
 from services.common.db import CHINA, Database, UTCDateTime, as_utc, utcnow
@@ -1099,12 +1099,8 @@ async def review(inspection_id: str, body: ReviewCreate, db: DbDep, caller: Call
 
 # ------------------------------------------------------------------------------------------------ evidence
 
-_SIGNATURES = {
-    "application/pdf": b"%PDF-",
-    "image/jpeg": b"\xff\xd8\xff",
-    "image/png": b"\x89PNG\r\n\x1a\n",
-}
-_STORAGE_KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}$")
+# What a phone may send; each must start with its signature (``files.SIGNATURES``).
+_EVIDENCE_TYPES = ("application/pdf", "image/jpeg", "image/png")
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -1137,48 +1133,15 @@ def expected_digest(content_sha256: str | None, digest: str | None, repr_digest:
     return None
 
 
-async def _chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(_CHUNK):
-        yield chunk
-
-
-async def store_evidence(
-    chunks: AsyncIterator[bytes], content_type: str, settings: Settings, expected: str | None
-) -> tuple[str, int, str, Path]:
-    """Stream to a temporary file while hashing; returns (sha256, size, storage key, temporary path).
-    The caller moves the file into place (``_keep``) or removes it; refused uploads leave nothing."""
-    limit = settings.attachment_max_bytes
-    staging = _evidence_root(settings) / "tmp"
-    await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
-    temporary = staging / f"{new_id()}.part"
-    digest, size, head = hashlib.sha256(), 0, b""
-    try:
-        with await asyncio.to_thread(open, temporary, "wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise EvidenceTooLarge(f"证据文件不能超过 {limit // 1024} KB", max_bytes=limit)
-                if len(head) < 16:
-                    head = (head + chunk)[:16]
-                digest.update(chunk)
-                await asyncio.to_thread(out.write, chunk)
-        if size == 0:
-            raise EvidenceEmpty()
-        if not head.startswith(_SIGNATURES[content_type]):
-            raise EvidenceContentMismatch(f"文件内容不是声明的 {content_type} 格式")
-        sha256 = digest.hexdigest()
-        if expected is not None and expected != sha256:
-            raise EvidenceDigestMismatch(f"收到内容的 SHA-256 为 {sha256}，与请求头中的 {expected} 不符")
-    except BaseException:
-        await asyncio.to_thread(temporary.unlink, missing_ok=True)
-        raise
-    return sha256, size, f"{sha256[:2]}/{sha256[2:4]}/{sha256}", temporary
-
-
-async def _keep(settings: Settings, temporary: Path, key: str) -> None:
-    target = _evidence_root(settings) / key
-    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-    await asyncio.to_thread(os.replace, temporary, target)  # same content, same address
+def _evidence_refusals(limit: int) -> files.Refusals:
+    return files.Refusals(
+        too_large=lambda: EvidenceTooLarge(f"证据文件不能超过 {limit // 1024} KB", max_bytes=limit),
+        empty=EvidenceEmpty,
+        content_mismatch=lambda declared: EvidenceContentMismatch(f"文件内容不是声明的 {declared} 格式"),
+        digest_mismatch=lambda sha256, expected: EvidenceDigestMismatch(
+            f"收到内容的 SHA-256 为 {sha256}，与请求头中的 {expected} 不符"
+        ),
+    )
 
 
 def _same_file(existing: EvidenceFile, inspection_id: str, sha256: str) -> bool:
@@ -1255,16 +1218,22 @@ async def upload_evidence(
             raise Invalid("multipart 请求须在 file 字段中携带文件", field="file")
         upload = part
         declared = (part.content_type or "").split(";")[0].strip().lower()
-    if declared not in _SIGNATURES:
+    if declared not in _EVIDENCE_TYPES:
         raise EvidenceTypeNotAllowed(f"不支持 {declared or '未知'} 类型，可上传 JPEG、PNG 或 PDF")
     length = request.headers.get("content-length")
+    refusals = _evidence_refusals(settings.attachment_max_bytes)
     if upload is None and length and length.isdigit() and int(length) > settings.attachment_max_bytes:
-        raise EvidenceTooLarge(
-            f"证据文件不能超过 {settings.attachment_max_bytes // 1024} KB",
-            max_bytes=settings.attachment_max_bytes,
-        )
-    chunks = _chunks_of(upload) if upload is not None else request.stream()
-    sha256, size, key, temporary = await store_evidence(chunks, declared, settings, expected)
+        raise refusals.too_large()
+    root = _evidence_root(settings)
+    received = await files.receive(
+        files.chunks_of(upload, _CHUNK) if upload is not None else request.stream(),
+        root=root,
+        content_type=declared,
+        max_bytes=settings.attachment_max_bytes,
+        refusals=refusals,
+        expected_sha256=expected,
+    )
+    sha256, size, key = received.sha256, received.size, received.key
     try:
         async with db.session() as session:
             existing = await session.get(EvidenceFile, file_id)
@@ -1273,7 +1242,7 @@ async def upload_evidence(
                 raise EvidenceContentDiffers(f"文件编号 {file_id} 已用于另一文件；新文件请使用新的编号")
             response.status_code = 200
             return _evidence_public(existing)
-        await _keep(settings, temporary, key)
+        await files.keep(root, received)
         evidence = EvidenceFile(
             id=file_id,
             owner_kind="inspection",
@@ -1304,7 +1273,7 @@ async def upload_evidence(
             return _evidence_public(existing)
         return _evidence_public(evidence)
     finally:
-        await asyncio.to_thread(temporary.unlink, missing_ok=True)
+        await asyncio.to_thread(received.temporary.unlink, missing_ok=True)
 
 
 @router.get(
@@ -1321,9 +1290,9 @@ async def download_evidence(
         evidence = await session.get(EvidenceFile, file_id)
     if evidence is None or evidence.owner_kind != "inspection" or evidence.owner_id != row.id:
         raise EvidenceNotFound(f"该检查没有编号为 {file_id} 的证据文件")
-    if not _STORAGE_KEY.match(evidence.storage_key):
+    path = files.stored_path(_evidence_root(request.app.state.settings), evidence.storage_key)
+    if path is None:
         raise EvidenceNotFound("证据文件存储位置无效")
-    path = _evidence_root(request.app.state.settings) / evidence.storage_key
     if not await asyncio.to_thread(path.is_file):
         raise EvidenceNotFound("证据文件已丢失，请联系系统管理员")
     return FileResponse(

@@ -14,10 +14,7 @@ harmless and reused by the next upload of the same content.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import os
-import re
 from datetime import date
 from enum import StrEnum
 from pathlib import Path, PurePath
@@ -30,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common import files
 from services.common.app import DbDep
 from services.common.auth import Caller, CallerDep
 from services.common.db import UTCDateTime, today_cn, utcnow
@@ -289,20 +287,6 @@ async def current_risk_points(session: AsyncSession, enterprise_id: str) -> list
 # ------------------------------------------------------------------------------------------------ attachments
 
 _CHUNK = 1024 * 1024
-# The first bytes each allowed type must start with: a declared type that does not match is refused, so a
-# script cannot be stored as a "PDF" and served back to a browser as one.
-_SIGNATURES = {
-    "application/pdf": (b"%PDF-",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (b"PK\x03\x04",),
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": (b"PK\x03\x04",),
-}
-_STORAGE_KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}$")
-
-
-def storage_key(sha256: str) -> str:
-    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
 def _clean_filename(name: str | None) -> str:
@@ -327,46 +311,36 @@ async def store_upload(upload: UploadFile, settings: Settings) -> tuple[str, int
             field="file",
         )
     limit = settings.attachment_max_bytes
-    too_large = AttachmentTooLarge(f"附件不能超过 {_human(limit)}", max_bytes=limit)
+
+    def too_large() -> AttachmentTooLarge:
+        return AttachmentTooLarge(f"附件不能超过 {_human(limit)}", max_bytes=limit)
+
     if upload.size is not None and upload.size > limit:
-        raise too_large
+        raise too_large()
+    refusals = files.Refusals(
+        too_large=too_large,
+        empty=lambda: AttachmentEmpty("上传的文件为空", field="file"),
+        content_mismatch=lambda declared: AttachmentContentMismatch(
+            f"文件内容不是声明的 {declared} 格式", field="file"
+        ),
+    )
     root = settings.attachments_path
-    staging = root / "tmp"
-    await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
-    temporary = staging / f"{new_id()}.part"
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    try:
-        with await asyncio.to_thread(open, temporary, "wb") as out:
-            while chunk := await upload.read(_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise too_large
-                if len(head) < 16:
-                    head = (head + chunk)[:16]
-                digest.update(chunk)
-                await asyncio.to_thread(out.write, chunk)
-        if size == 0:
-            raise AttachmentEmpty("上传的文件为空", field="file")
-        signatures = _SIGNATURES.get(content_type)
-        if signatures is not None and not head.startswith(signatures):
-            raise AttachmentContentMismatch(f"文件内容不是声明的 {content_type} 格式", field="file")
-        sha256 = digest.hexdigest()
-        key = storage_key(sha256)
-        target = root / key
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        # Same content, same address: an existing file is already these bytes.
-        await asyncio.to_thread(os.replace, temporary, target)
-    finally:
-        await asyncio.to_thread(temporary.unlink, missing_ok=True)
-    return sha256, size, content_type, key
+    received = await files.receive(
+        files.chunks_of(upload, _CHUNK),
+        root=root,
+        content_type=content_type,
+        max_bytes=limit,
+        refusals=refusals,
+    )
+    await files.keep(root, received)
+    return received.sha256, received.size, content_type, received.key
 
 
 def stored_path(settings: Settings, attachment: Attachment) -> Path:
-    if not _STORAGE_KEY.match(attachment.storage_key):
+    path = files.stored_path(settings.attachments_path, attachment.storage_key)
+    if path is None:
         raise AttachmentNotFound("附件存储位置无效")
-    return settings.attachments_path / attachment.storage_key
+    return path
 
 
 async def _attachment_of(session: AsyncSession, enterprise_id: str, attachment_id: str) -> Attachment:

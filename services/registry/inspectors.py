@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.app import DbDep
 from services.common.auth import Caller, CallerDep
 from services.common.db import UTCDateTime, today_cn, utcnow
-from services.common.errors import Conflict, Forbidden, Invalid
+from services.common.errors import Conflict, Invalid
 from services.common.events import INSPECTOR_ASSIGNED, InspectorAssigned
 from services.common.ids import new_id
 from services.common.messaging import emit
@@ -37,6 +37,7 @@ from services.grading.policy import PACKS_DIR, PackSet, load_packs
 from services.registry import audit, repository
 from services.registry.models import Enterprise, InspectorAssignment
 from services.registry.schemas import FINAL_STATUSES
+from services.registry.service import OutOfJurisdiction, RegulatorOnly
 from services.registry.workdays import add_working_days, calendar_known_between
 
 router = APIRouter(tags=["inspectors 监管责任人"])
@@ -55,14 +56,6 @@ class InspectorUnchanged(Conflict):
 
 class UnitClosed(Conflict):
     code, title = "ENTERPRISE_STATUS_FINAL", "单位已注销、吊销或迁出，不再确定监管责任人"
-
-
-class RegulatorOnly(Forbidden):
-    code, title = "REGULATOR_ONLY", "仅监管部门可以办理"
-
-
-class OutOfJurisdiction(Forbidden):
-    code, title = "REGION_OUT_OF_JURISDICTION", "该行政区划不在您的管辖范围内"
 
 
 # ------------------------------------------------------------------------------------------------ schemas

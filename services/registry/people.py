@@ -34,6 +34,7 @@ from services.common.events import (
     MANAGER_DISQUALIFIED,
     MANAGER_REMOVED,
     CloudEvent,
+    EventSpec,
     ExamResultPublished,
     ManagerChanged,
 )
@@ -363,6 +364,33 @@ def _announcement(manager: Manager) -> ManagerChanged:
     )
 
 
+def _record_change(
+    session: AsyncSession,
+    caller: Caller | None,
+    enterprise: Enterprise,
+    manager: Manager,
+    event: EventSpec[ManagerChanged],
+    *,
+    action: str,
+    changes: dict[str, list[Any]],
+    reason: str | None,
+    actor: str | None = None,
+) -> None:
+    """Audit a change of a manager's post and announce it (appointed, removed, disqualified)."""
+    audit.record(
+        session,
+        caller,
+        enterprise_id=enterprise.id,
+        entity="manager",
+        entity_id=manager.id,
+        action=action,
+        changes=changes,
+        reason=reason,
+        actor=actor,
+    )
+    emit(session, event, _announcement(manager), region=enterprise.region_code, enterprise_id=enterprise.id)
+
+
 async def refresh_duties(session: AsyncSession, enterprise: Enterprise) -> None:
     """Keep ``has_quality_director``: an active quality director who is not barred by an exam result."""
     await session.flush()
@@ -436,22 +464,15 @@ async def appoint(
         updated_at=now,
     )
     session.add(manager)
-    audit.record(
+    _record_change(
         session,
         caller,
-        enterprise_id=enterprise.id,
-        entity="manager",
-        entity_id=manager.id,
+        enterprise,
+        manager,
+        MANAGER_APPOINTED,
         action="appointed",
         changes=audit.diff({}, _audited(manager)),
         reason=data.note or f"任命{ROLE_NAMES[data.role]}",
-    )
-    emit(
-        session,
-        MANAGER_APPOINTED,
-        _announcement(manager),
-        region=enterprise.region_code,
-        enterprise_id=enterprise.id,
     )
     await refresh_duties(session, enterprise)
     return manager
@@ -527,22 +548,15 @@ async def remove(
     manager.removed_on = removal.removed_on
     manager.removal_reason = removal.reason
     manager.updated_at = utcnow()
-    audit.record(
+    _record_change(
         session,
         caller,
-        enterprise_id=enterprise.id,
-        entity="manager",
-        entity_id=manager.id,
+        enterprise,
+        manager,
+        MANAGER_REMOVED,
         action="removed",
         changes=audit.diff(before, _audited(manager)),
         reason=removal.reason,
-    )
-    emit(
-        session,
-        MANAGER_REMOVED,
-        _announcement(manager),
-        region=enterprise.region_code,
-        enterprise_id=enterprise.id,
     )
     await refresh_duties(session, enterprise)
     return manager
@@ -650,23 +664,16 @@ async def on_exam_result(session: AsyncSession, event: CloudEvent, payload: Exam
         held.removed_on = max(payload.published_on, held.appointed_on)
         held.removal_reason = EXAM_FAILED_REASON
         held.updated_at = utcnow()
-        audit.record(
+        _record_change(
             session,
             None,
-            enterprise_id=enterprise.id,
-            entity="manager",
-            entity_id=held.id,
+            enterprise,
+            held,
+            MANAGER_DISQUALIFIED,
             action="disqualified",
             changes=audit.diff(before, _audited(held)),
             reason=reason,
             actor="exam",
-        )
-        emit(
-            session,
-            MANAGER_DISQUALIFIED,
-            _announcement(held),
-            region=enterprise.region_code,
-            enterprise_id=enterprise.id,
         )
     for _, enterprise in sorted(touched.items()):  # one order of row locks for every handler
         await refresh_duties(session, enterprise)

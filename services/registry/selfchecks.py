@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.app import DbDep
 from services.common.auth import ENTERPRISE, Caller, CallerDep
 from services.common.db import CHINA, Database, UTCDateTime, as_utc, today_cn, utcnow
-from services.common.errors import Conflict, Forbidden, Invalid, NotFound
+from services.common.errors import Conflict, Invalid, NotFound
 from services.common.events import SELF_CHECK_OVERDUE, SelfCheckOverdue
 from services.common.ids import new_id
 from services.common.messaging import emit
@@ -54,6 +54,7 @@ from services.registry.models import (
     StatusChange,
 )
 from services.registry.schemas import FINAL_STATUSES, PAUSED_STATUSES
+from services.registry.service import OutOfJurisdiction, RegulatorOnly
 from services.registry.workdays import (
     DAILY,
     KIND_NAMES,
@@ -125,14 +126,6 @@ class SelfCheckNotFound(NotFound):
 
 class DateRangeInvalid(Invalid):
     code, title = "SELF_CHECK_DATE_RANGE_INVALID", "统计期间有误"
-
-
-class RegulatorOnly(Forbidden):
-    code, title = "REGULATOR_ONLY", "仅监管部门可以办理"
-
-
-class OutOfJurisdiction(Forbidden):
-    code, title = "REGION_OUT_OF_JURISDICTION", "该行政区划不在您的管辖范围内"
 
 
 # ------------------------------------------------------------------------------------------------ content

@@ -516,8 +516,8 @@ class RowReader:
                 failed.add(name)
         certificates: list[CertificateIn] = []
         for kind, (numbers_field, dates_field) in _CERT_COLUMNS.items():
-            if numbers_field not in cells and dates_field not in cells:
-                continue
+            if numbers_field not in cells:
+                continue  # without its numbers column the sheet says nothing of this kind of certificate
             try:
                 certificates += self._certificates(kind, cells.get(numbers_field), cells.get(dates_field))
             except CellError as exc:
@@ -1095,7 +1095,7 @@ class Importer:
                 after[name] = new.columns[name]
         if "product_categories" in self.present:
             after["product_categories"] = new.categories
-        kinds = {kind for kind, fields in _CERT_COLUMNS.items() if self.present & set(fields)}
+        kinds = {kind for kind, (numbers, _) in _CERT_COLUMNS.items() if numbers in self.present}
         if kinds:
             kept = {_cert_key(c): c for c in before["certificates"]}
             merged = [c for c in before["certificates"] if c["kind"] not in kinds]
@@ -1253,7 +1253,7 @@ async def import_sheet(
     if upload.size is not None and upload.size > IMPORT_MAX_BYTES:
         raise ImportFileTooLarge(f"导入文件不能超过 {IMPORT_MAX_BYTES // 1024 // 1024} MB，请分批导入")
     kind = await asyncio.to_thread(_sniff, upload)
-    filename = (upload.filename or f"import.{kind}")[-200:]
+    filename = re.split(r"[\\/]", upload.filename or "")[-1][-200:] or f"import.{kind}"
     reader = partial(RowReader, caller=caller, today=today_cn(), settings=settings)
     source = await asyncio.to_thread(_source, upload, kind, reader)
     try:

@@ -127,6 +127,42 @@ async def test_an_unreachable_upstream_is_a_502_and_a_silent_one_a_504(settings:
     assert down.headers["content-type"].startswith("application/problem+json")
 
 
+async def _slow(request: Request) -> Response:
+    await asyncio.sleep(1.0)
+    return Response("{}", media_type="application/json")
+
+
+async def test_bulk_paths_wait_longer_than_the_rest(settings: Settings) -> None:
+    """A 100,000-row import or a province's export answers after minutes, not seconds: only those paths
+    (import, export, a phone's sync, error sheets) get the long timeout."""
+    port = free_port()
+    app = Starlette(routes=[Route("/{path:path}", _slow, methods=["GET", "POST"])])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.01)
+    try:
+        gateway_settings = settings.model_copy(
+            update={
+                "registry_url": f"http://127.0.0.1:{port}",
+                "upstream_timeout_seconds": 0.3,
+                "upstream_bulk_timeout_seconds": 5.0,
+            }
+        )
+        async with serving(create_app(gateway_settings)) as client:
+            headers = await _token(client)
+            imported = await client.post("/api/v1/registry/enterprises/import", headers=headers)
+            exported = await client.get("/api/v1/registry/enterprises/export?format=csv", headers=headers)
+            listed = await client.get("/api/v1/registry/enterprises", headers=headers)
+    finally:
+        server.should_exit = True
+        await task
+    assert (imported.status_code, exported.status_code) == (200, 200)
+    assert (listed.status_code, listed.json()["code"]) == (504, "UPSTREAM_TIMEOUT")
+
+
 async def test_demo_accounts_exist_only_in_development(settings: Settings) -> None:
     production = settings.model_copy(update={"env": "production"})
     async with serving(create_app(production)) as client:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import httpx
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -25,6 +23,7 @@ from tests.harness import (
     JIAOCHENG,
     SX_PROVINCE,
     WENSHUI,
+    enterprise_caller,
     eventually,
     identity,
     make_uscc,
@@ -32,6 +31,7 @@ from tests.harness import (
     serving,
     stream_events,
 )
+from tests.inspection import factories
 
 pytestmark = pytest.mark.asyncio
 
@@ -39,30 +39,16 @@ TODAY = today_cn()
 BAOSHAN = Caller(username="baoshan", role="regulator", region_code="310113")
 
 
-def account(uscc: str) -> Caller:
-    return Caller(username=f"ent-{uscc[-4:]}", role="enterprise", region_code="141121", uscc=uscc)
-
-
-@pytest_asyncio.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with serving(app) as client:
-        yield app, client
-
-
 async def add_unit(app: FastAPI, n: int, region: str = "141121") -> KnownEnterprise:
-    row = KnownEnterprise(
-        id=new_id(),
-        region_code=region,
-        name=f"测试单位{n}",
+    """A retail unit with one key risk point."""
+    return await factories.add_unit(
+        app,
+        n,
+        region,
         kind="sales",
         sales_channel="retail",
-        uscc=make_uscc(n, region),
         risk_points=json.dumps([{"point": "进货查验", "controls": "索证索票"}], ensure_ascii=False),
     )
-    async with app.state.db.transaction() as session:
-        session.add(row)
-    return row
 
 
 def days_ago(n: int) -> str:
@@ -111,7 +97,9 @@ async def test_a_case_closes_once_and_announces_its_outcome(
     ):
         refused = await client.post(path, json={**PENALTY, **change}, headers=headers)
         assert (refused.status_code, refused.json()["code"]) == (422, code), change
-    by_unit = await client.post(path, json=PENALTY, headers=identity(settings, account(unit.uscc or "")))
+    by_unit = await client.post(
+        path, json=PENALTY, headers=identity(settings, enterprise_caller(unit.uscc or ""))
+    )
     assert by_unit.status_code == 403
 
     closed = await client.post(path, json=PENALTY, headers=headers)
@@ -153,9 +141,9 @@ async def test_a_case_closes_once_and_announces_its_outcome(
     assert unpunished.status_code == 200 and unpunished.json()["penalised"] is False
     listed = await client.get("/cases", params={"status": "closed"}, headers=headers)
     assert [c["id"] for c in listed.json()["items"]] == [case["id"], lenient["id"]]
-    own = await client.get("/cases", headers=identity(settings, account(unit.uscc or "")))
+    own = await client.get("/cases", headers=identity(settings, enterprise_caller(unit.uscc or "")))
     assert len(own.json()["items"]) == 2
-    assert (await client.get("/cases", headers=identity(settings, account(make_uscc(77))))).json()[
+    assert (await client.get("/cases", headers=identity(settings, enterprise_caller(make_uscc(77))))).json()[
         "items"
     ] == []
 
@@ -192,7 +180,7 @@ async def test_a_case_is_opened_by_a_regulator_on_a_unit_and_source_it_can_see(
     bad_source = await client.post("/cases", json=case_body(unit.id, source="rumour"), headers=headers)
     assert bad_source.status_code == 422
     by_unit = await client.post(
-        "/cases", json=case_body(unit.id), headers=identity(settings, account(unit.uscc or ""))
+        "/cases", json=case_body(unit.id), headers=identity(settings, enterprise_caller(unit.uscc or ""))
     )
     assert (by_unit.status_code, by_unit.json()["code"]) == (403, "CASE_REGULATOR_ONLY")
     neighbour = await client.post("/cases", json=case_body(unit.id), headers=identity(settings, JIAOCHENG))
@@ -303,7 +291,7 @@ async def test_complaints_are_for_regulators_only(
             headers=headers,
         )
     ).json()
-    own = identity(settings, account(unit.uscc or ""))
+    own = identity(settings, enterprise_caller(unit.uscc or ""))
     for method, path, body in (
         ("GET", "/complaints", None),
         ("GET", f"/complaints/{complaint['id']}", None),

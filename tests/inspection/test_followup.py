@@ -4,17 +4,14 @@ re-checks and escalation, and rectifications that run past their deadline."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from services.common.auth import Caller
 from services.common.db import today_cn, utcnow
 from services.common.events import ENTERPRISE_REGISTERED, EnterpriseRegistered, make_event
 from services.common.ids import new_id
@@ -22,11 +19,12 @@ from services.common.settings import Settings
 from services.grading.policy import PACKS_DIR
 from services.inspection.app import create_app
 from services.inspection.followup import detect_overdue
-from services.inspection.models import Finding, KnownEnterprise, Rectification
+from services.inspection.models import Finding, Rectification
 from tests.harness import (
     JIAOCHENG,
     SX_PROVINCE,
     WENSHUI,
+    enterprise_caller,
     eventually,
     identity,
     make_settings,
@@ -35,31 +33,11 @@ from tests.harness import (
     serving,
     stream_events,
 )
+from tests.inspection.factories import add_unit
 
 pytestmark = pytest.mark.asyncio
 
 TODAY = today_cn()
-
-
-def account(uscc: str) -> Caller:
-    return Caller(username=f"ent-{uscc[-4:]}", role="enterprise", region_code="141121", uscc=uscc)
-
-
-@pytest_asyncio.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with serving(app) as client:
-        yield app, client
-
-
-async def add_unit(app: FastAPI, n: int, region: str = "141121") -> KnownEnterprise:
-    """A unit as inspection would have learnt it from registry's event."""
-    row = KnownEnterprise(
-        id=new_id(), region_code=region, name=f"测试单位{n}", kind="production", uscc=make_uscc(n, region)
-    )
-    async with app.state.db.transaction() as session:
-        session.add(row)
-    return row
 
 
 async def failed_check(
@@ -123,7 +101,9 @@ async def test_spot_check_sampling_fields_are_kept_and_checked(
         headers=headers,
     )
     assert (nothing_to_follow.status_code, nothing_to_follow.json()["code"]) == (409, "FOLLOW_UP_NOT_NEEDED")
-    own = await client.post("/spot-checks", json=body, headers=identity(settings, account(unit.uscc or "")))
+    own = await client.post(
+        "/spot-checks", json=body, headers=identity(settings, enterprise_caller(unit.uscc or ""))
+    )
     assert (own.status_code, own.json()["code"]) == (403, "SPOT_CHECK_REGULATOR_ONLY")
 
 
@@ -165,11 +145,13 @@ async def test_a_retest_may_be_applied_for_within_15_days_of_receiving_the_resul
     assert (refused.status_code, refused.json()["code"]) == (409, "SPOT_CHECK_RETEST_NOT_APPLIED")
 
     # The unit applies itself, through its own account, on the last day.
-    other = account(make_uscc(999))
+    other = enterprise_caller(make_uscc(999))
     path = f"/spot-checks/{in_time['id']}/retest-application"
     assert (await client.post(path, json=apply, headers=identity(settings, other))).status_code == 404
     assert (await client.post(path, json=apply, headers=identity(settings, JIAOCHENG))).status_code == 404
-    applied = await client.post(path, json=apply, headers=identity(settings, account(unit.uscc or "")))
+    applied = await client.post(
+        path, json=apply, headers=identity(settings, enterprise_caller(unit.uscc or ""))
+    )
     assert applied.status_code == 200 and applied.json()["retest_applied_on"] == TODAY.isoformat()
     # While the re-test is undecided no follow-up starts; the unit cannot decide its own re-test.
     pending = await client.post(
@@ -182,7 +164,7 @@ async def test_a_retest_may_be_applied_for_within_15_days_of_receiving_the_resul
     by_unit = await client.post(
         f"/spot-checks/{in_time['id']}/retest",
         json=retest,
-        headers=identity(settings, account(unit.uscc or "")),
+        headers=identity(settings, enterprise_caller(unit.uscc or "")),
     )
     assert by_unit.status_code == 403
     decided = await client.post(f"/spot-checks/{in_time['id']}/retest", json=retest, headers=headers)
@@ -284,32 +266,32 @@ async def test_failed_spot_check_follow_up_rectification_evidence_and_verificati
 
     listed = await client.get("/findings", params={"enterprise_id": unit}, headers=headers)
     assert [f["id"] for f in listed.json()["items"]] == [finding["id"]]
-    mine = await client.get("/rectifications", headers=identity(settings, account(uscc)))
+    mine = await client.get("/rectifications", headers=identity(settings, enterprise_caller(uscc)))
     assert [r["id"] for r in mine.json()["items"]] == [rectification["id"]]
 
     evidence = {"note": "已召回该批次 120 台，更换熄火保护装置供应商"}
     path = f"/rectifications/{rectification['id']}"
     stranger = await client.post(
-        f"{path}/evidence", json=evidence, headers=identity(settings, account(make_uscc(5)))
+        f"{path}/evidence", json=evidence, headers=identity(settings, enterprise_caller(make_uscc(5)))
     )
     assert stranger.status_code == 404
     unknown_file = await client.post(
         f"{path}/evidence",
         json={**evidence, "evidence_file_ids": ["no-such-file"]},
-        headers=identity(settings, account(uscc)),
+        headers=identity(settings, enterprise_caller(uscc)),
     )
     assert (unknown_file.status_code, unknown_file.json()["code"]) == (
         422,
         "RECTIFICATION_EVIDENCE_FILE_UNKNOWN",
     )
     submitted = await client.post(
-        f"{path}/evidence", json=evidence, headers=identity(settings, account(uscc))
+        f"{path}/evidence", json=evidence, headers=identity(settings, enterprise_caller(uscc))
     )
     assert submitted.status_code == 200, submitted.text
     assert (submitted.json()["status"], submitted.json()["submitted_on"]) == ("submitted", TODAY.isoformat())
 
     self_verified = await client.post(
-        f"{path}/verify", json={"passed": True}, headers=identity(settings, account(uscc))
+        f"{path}/verify", json={"passed": True}, headers=identity(settings, enterprise_caller(uscc))
     )
     assert (self_verified.status_code, self_verified.json()["code"]) == (403, "FOLLOW_UP_REGULATOR_ONLY")
     verified = await client.post(
@@ -323,7 +305,7 @@ async def test_failed_spot_check_follow_up_rectification_evidence_and_verificati
         "follow_up_status"
     ] == "closed"
     late_evidence = await client.post(
-        f"{path}/evidence", json=evidence, headers=identity(settings, account(uscc))
+        f"{path}/evidence", json=evidence, headers=identity(settings, enterprise_caller(uscc))
     )
     assert (late_evidence.status_code, late_evidence.json()["code"]) == (409, "RECTIFICATION_CLOSED")
 
@@ -551,7 +533,9 @@ async def test_a_finding_from_an_inspection_gets_one_rectification_order(
     headers = identity(settings, WENSHUI)
     order = {"deadline": later(10), "requirement": "配备质量安全员并报备"}
     path = f"/findings/{finding.id}/rectification"
-    by_unit = await client.post(path, json=order, headers=identity(settings, account(unit.uscc or "")))
+    by_unit = await client.post(
+        path, json=order, headers=identity(settings, enterprise_caller(unit.uscc or ""))
+    )
     assert by_unit.status_code == 403
     ordered = await client.post(path, json=order, headers=headers)
     assert ordered.status_code == 201 and ordered.json()["requirement"] == order["requirement"]

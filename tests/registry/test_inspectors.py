@@ -19,10 +19,11 @@ from tests.harness import (
     JIAOCHENG,
     SX_PROVINCE,
     WENSHUI,
-    enterprise_body,
+    enterprise_caller,
     eventually,
     identity,
     make_uscc,
+    new_unit,
     serving,
     stream_events,
 )
@@ -30,23 +31,6 @@ from tests.harness import (
 pytestmark = pytest.mark.asyncio
 
 TODAY = today_cn()
-
-
-def enterprise_caller(uscc: str) -> Caller:
-    return Caller(username=f"ent-{uscc[-4:]}", role="enterprise", region_code="141121", uscc=uscc)
-
-
-async def new_unit(
-    client: httpx.AsyncClient, settings: Settings, serial: int, region: str = "141121"
-) -> dict[str, Any]:
-    caller = WENSHUI if region == "141121" else JIAOCHENG
-    response = await client.post(
-        "/enterprises",
-        json=enterprise_body(make_uscc(serial, region), region_code=region),
-        headers=identity(settings, caller),
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def assign(

@@ -20,6 +20,7 @@ from services.common.settings import Settings
 from services.registry.app import create_app
 from tests.harness import (
     JIAOCHENG,
+    PERSONNEL,
     SX_PROVINCE,
     WENSHUI,
     enterprise_body,
@@ -33,7 +34,6 @@ from tests.harness import (
 
 pytestmark = pytest.mark.asyncio
 
-PERSONNEL = Caller(username="wenshui-hr", role="personnel_officer", region_code="141121")
 LVLIANG = Caller(username="lvliang", role="regulator", region_code="141100")
 
 

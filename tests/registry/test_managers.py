@@ -28,38 +28,21 @@ from services.common.settings import Settings
 from services.registry.app import create_app
 from tests.harness import (
     JIAOCHENG,
+    PERSONNEL,
     SX_PROVINCE,
     WENSHUI,
-    enterprise_body,
+    enterprise_caller,
     eventually,
+    id_number,
     identity,
-    make_uscc,
+    new_unit,
     serving,
 )
 
 pytestmark = pytest.mark.asyncio
 
-PERSONNEL = Caller(username="wenshui-hr", role="personnel_officer", region_code="141121")
 TODAY = today_cn()
 APPOINTED = (TODAY - timedelta(days=30)).isoformat()
-
-
-def id_number(serial: int, born: str = "19800101", region: str = "141121") -> str:
-    """A valid 居民身份证号码 (GB 11643) for test data."""
-    body = f"{region}{born}{serial:03d}"
-    return body + ric.calc_check_digit(body + "0")
-
-
-def enterprise_caller(uscc: str) -> Caller:
-    return Caller(username=f"ent-{uscc[-4:]}", role="enterprise", region_code="141121", uscc=uscc)
-
-
-async def new_unit(client: httpx.AsyncClient, settings: Settings, serial: int, **fields: Any) -> dict:
-    response = await client.post(
-        "/enterprises", json=enterprise_body(make_uscc(serial), **fields), headers=identity(settings, WENSHUI)
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def appoint(

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
-from stdnum.cn import ric
 
 from services.common.auth import Caller
 from services.common.db import today_cn
@@ -23,10 +22,12 @@ from tests.harness import (
     JIAOCHENG,
     SX_PROVINCE,
     WENSHUI,
-    enterprise_body,
+    enterprise_caller,
     eventually,
+    id_number,
     identity,
     make_uscc,
+    new_unit,
     serving,
     stream_events,
 )
@@ -34,15 +35,6 @@ from tests.harness import (
 D = date.fromisoformat
 TODAY = today_cn()
 OVERDUE_SUBJECT = "qsr.registry.self_check.overdue"
-
-
-def enterprise_caller(uscc: str) -> Caller:
-    return Caller(username=f"ent-{uscc[-4:]}", role="enterprise", region_code="141121", uscc=uscc)
-
-
-def id_number(serial: int) -> str:
-    body = f"14112119800101{serial:03d}"
-    return body + ric.calc_check_digit(body + "0")
 
 
 DAILY_OK = {
@@ -61,19 +53,6 @@ def monthly(held_on: str) -> dict[str, Any]:
             "summary": "本月质量安全情况良好",
         },
     }
-
-
-async def new_unit(
-    client: httpx.AsyncClient, settings: Settings, serial: int, region: str = "141121"
-) -> dict[str, Any]:
-    caller = WENSHUI if region == "141121" else JIAOCHENG
-    response = await client.post(
-        "/enterprises",
-        json=enterprise_body(make_uscc(serial, region), region_code=region),
-        headers=identity(settings, caller),
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def put(

@@ -16,6 +16,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # The relay reads the oldest unpublished events; after a bulk import the outbox holds hundreds of
+    # thousands, and without this index every batch sorted them all (190 ms a batch at 250k on PostgreSQL).
+    op.create_index(
+        "ix_outbox_pending",
+        "outbox",
+        ["id"],
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    )
     op.create_table(
         "complaint",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -316,6 +325,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_pending", "outbox")
     with op.batch_alter_table("spot_check", schema=None) as batch_op:
         batch_op.drop_column("follow_up_status")
         batch_op.drop_column("retest_applied_on")
