@@ -26,6 +26,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Response
@@ -355,6 +356,13 @@ class KindAssessment:
         return self.missing[0] if self.missing else None
 
 
+@lru_cache(maxsize=8192)
+def _owed_without_pauses(kind: str, from_day: date, last: date) -> tuple[date, ...]:
+    """The duty check visits every unit; most never paused, and units entered on one day owe the same periods,
+    so the calendar walk is made once per day of entry instead of once per unit."""
+    return tuple(owed_periods(kind, from_day, last))
+
+
 def assess(
     kind: str,
     from_day: date,
@@ -369,7 +377,10 @@ def assess(
     the end of that day), counted from ``from_day``. ``detailed`` adds the periods not owed for a pause or
     the final status, and the records kept for periods not owed."""
     last = as_of - timedelta(days=1)
-    owed = owed_periods(kind, from_day, last, pauses, final_on)
+    if pauses or final_on is not None:
+        owed = owed_periods(kind, from_day, last, pauses, final_on)
+    else:  # the common case: the same answer for every unit entered on the same day
+        owed = list(_owed_without_pauses(kind, from_day, last))
     missing = [start for start in owed if start not in recorded]
     result = KindAssessment(kind, owed, missing)
     if detailed:
