@@ -29,8 +29,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
-	$(BIN)/python bench/gateway_throughput.py
-	$(BIN)/python bench/spot_check_latency.py
+	$(BIN)/python -m bench.gateway_throughput
+	$(BIN)/python -m bench.spot_check_latency
 	$(BIN)/python -m bench.grading_signals
 	$(BIN)/python -m bench.grading_recompute
 	$(BIN)/python -m bench.registry_import
