@@ -95,3 +95,44 @@ async def test_a_region_change_moves_the_unit_and_its_spot_checks_between_jurisd
             assert graded.status_code == 200
 
         await eventually(moved, timeout=15)
+
+
+async def test_a_sheet_imported_through_the_gateway_is_graded_and_re_importing_it_changes_nothing(
+    system: System,
+) -> None:
+    async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=30) as gateway:
+        wenshui = await login(gateway, "wenshui")
+        header = "统一社会信用代码,单位名称,单位类型,销售渠道,注册地行政区划代码,从业人员（人）,营业收入（万元）,录入原因"
+        rows = [
+            f"{make_uscc(900 + n)},文水县导入单位{n},生产,,141121,{20 + n},{1500 + n},摸底排查"
+            for n in range(3)
+        ]
+        bad = "91110000600037341N,坏行,生产,,141121,10,100,摸底排查"  # wrong check character
+        sheet = "\n".join([header, *rows, bad]).encode("utf-8-sig")
+
+        first = await gateway.post(
+            "/api/v1/registry/enterprises/import",
+            headers=wenshui,
+            files={"file": ("units.csv", sheet, "text/csv")},
+        )
+        assert first.status_code == 201, first.text
+        assert (first.json()["created"], first.json()["rejected"]) == (3, 1)
+        assert first.json()["errors"][0]["row"] == 5 and first.json()["errors"][0]["code"] == "USCC_INVALID"
+
+        async def graded() -> list[dict]:
+            listed = (await gateway.get("/api/v1/registry/enterprises?q=导入单位", headers=wenshui)).json()
+            assert len(listed["items"]) == 3 and all(u["tier"] is not None for u in listed["items"])
+            return listed["items"]
+
+        units = await eventually(graded, timeout=20)
+        for unit in units:
+            assert (
+                await gateway.get(f"/api/v1/grading/enterprises/{unit['id']}", headers=wenshui)
+            ).status_code == 200
+
+        again = await gateway.post(
+            "/api/v1/registry/enterprises/import",
+            headers=wenshui,
+            files={"file": ("units.csv", sheet, "text/csv")},
+        )
+        assert (again.json()["created"], again.json()["updated"], again.json()["unchanged"]) == (0, 0, 3)
