@@ -7,8 +7,9 @@ assignment is kept and marked ``late``; the late ones are listed for the bureau'
 to every assignment, the first one included (its effective date is when the unit was locked to a person).
 
 Only regulators supervising the unit assign; a unit's own account may read its history. ``recorded_on`` is
-today unless an earlier day is given (a change recorded on paper and entered later); the real time of entry
-is in the audit trail.
+today. An earlier day (补录: a change recorded on paper before the platform held it) may be given only by a
+province-level regulator: a county entering its own change late could otherwise date it back and escape the
+late flag. The real time of entry is in the audit trail either way.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.app import DbDep
 from services.common.auth import Caller, CallerDep
 from services.common.db import UTCDateTime, today_cn, utcnow
-from services.common.errors import Conflict, Invalid
+from services.common.errors import Conflict, Forbidden, Invalid
 from services.common.events import INSPECTOR_ASSIGNED, InspectorAssigned
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
-from services.common.regions import prefix_of
+from services.common.regions import level_of, prefix_of
 from services.common.settings import Settings
 from services.grading.policy import PACKS_DIR, PackSet, load_packs
 from services.registry import audit, repository
@@ -48,6 +49,10 @@ router = APIRouter(tags=["inspectors 监管责任人"])
 
 class InspectorDateInvalid(Invalid):
     code, title = "INSPECTOR_DATE_INVALID", "监管责任人变更日期有误"
+
+
+class BackdateProvinceOnly(Forbidden):
+    code, title = "INSPECTOR_BACKDATE_PROVINCE_ONLY", "补录更早的登记日期须由省级市场监管部门办理"
 
 
 class InspectorUnchanged(Conflict):
@@ -71,7 +76,7 @@ class InspectorIn(BaseModel):
     effective_on: date = Field(description="变动生效日期")
     reason: Reason = Field(description="确定或变更的原因")
     recorded_on: date | None = Field(
-        default=None, description="登记日期（默认今天；补录纸质记录时可填更早的日期，不得晚于今天）"
+        default=None, description="登记日期（默认今天；省级部门补录纸质记录时可填更早的日期，不得晚于今天）"
     )
 
 
@@ -145,6 +150,8 @@ async def assign(
     recorded_on = data.recorded_on or today
     if recorded_on > today:
         raise InspectorDateInvalid("登记日期不能晚于今天", field="recorded_on")
+    if recorded_on < today and level_of(caller.region_code) != "province":
+        raise BackdateProvinceOnly(f"登记日期 {recorded_on} 早于今天；如系补录纸质记录，请由省级部门办理")
     if data.effective_on > recorded_on:
         raise InspectorDateInvalid("生效日期不能晚于登记日期（变动生效后再登记）", field="effective_on")
     await session.execute(select(Enterprise.id).where(Enterprise.id == enterprise.id).with_for_update())

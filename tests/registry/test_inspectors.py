@@ -37,9 +37,12 @@ async def assign(
     client: httpx.AsyncClient,
     settings: Settings,
     unit: str,
-    caller: Caller = WENSHUI,
+    caller: Caller | None = None,
     **fields: Any,
 ) -> httpx.Response:
+    """The county records the change; a back-dated recording (补录, ``recorded_on``) only the province may make,
+    and the tests of the calendar use it to record on the days they need."""
+    caller = caller or (SX_PROVINCE if "recorded_on" in fields else WENSHUI)
     body = {
         "inspector": "wang.wu",
         "inspector_name": "王五",
@@ -48,6 +51,16 @@ async def assign(
         **fields,
     }
     return await client.put(f"/enterprises/{unit}/inspector", json=body, headers=identity(settings, caller))
+
+
+async def test_only_the_province_may_back_date_a_recording(settings: Settings) -> None:
+    async with serving(create_app(settings)) as client:
+        unit = (await new_unit(client, settings, 9))["id"]
+        refused = await assign(client, settings, unit, WENSHUI, recorded_on="2025-10-14")
+        assert refused.status_code == 403 and refused.json()["code"] == "INSPECTOR_BACKDATE_PROVINCE_ONLY"
+        # Entered today for a change that took effect on Sep 30, 2025: the county cannot hide that it is late.
+        today = await assign(client, settings, unit, WENSHUI)
+        assert today.status_code == 201 and today.json()["late"] is True
 
 
 async def test_on_time_and_late_across_national_day(settings: Settings) -> None:
@@ -169,8 +182,7 @@ async def test_late_lists_and_assignments_stay_in_the_jurisdiction(settings: Set
             JIAOCHENG,
             inspector="li.si",
             inspector_name="李四",
-            recorded_on="2025-10-30",
-        )
+        )  # recorded today, more than a year after it took effect
         assert neighbour.status_code == 201 and neighbour.json()["late"] is True
 
         async def late(caller: Caller, query: str = "") -> list[str]:
