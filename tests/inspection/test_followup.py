@@ -69,6 +69,26 @@ def later(n: int) -> str:
     return (TODAY + timedelta(days=n)).isoformat()
 
 
+async def _followed_up(
+    client: httpx.AsyncClient, settings: Settings, unit: str, deadline_in: int = 15
+) -> tuple[dict, dict]:
+    """A failed spot check of ``unit`` and the follow-up Wenshui orders for it (finding and rectification)."""
+    check = await failed_check(client, settings, unit)
+    response = await client.post(
+        f"/spot-checks/{check['id']}/follow-up",
+        json={"deadline": later(deadline_in), "requirement": "整改"},
+        headers=identity(settings, WENSHUI),
+    )
+    assert response.status_code == 201, response.text
+    return check, response.json()
+
+
+async def _rectification_of(
+    client: httpx.AsyncClient, settings: Settings, unit: str, deadline_in: int
+) -> dict:
+    return (await _followed_up(client, settings, unit, deadline_in))[1]["rectification"]
+
+
 async def test_spot_check_sampling_fields_are_kept_and_checked(
     served: tuple[FastAPI, httpx.AsyncClient], settings: Settings
 ) -> None:
@@ -316,14 +336,7 @@ async def test_a_failed_recheck_escalates_and_is_announced(
     app, client = served
     unit = await add_unit(app, 6)
     headers = identity(settings, WENSHUI)
-    check = await failed_check(client, settings, unit.id)
-    follow_up = (
-        await client.post(
-            f"/spot-checks/{check['id']}/follow-up",
-            json={"deadline": later(15), "requirement": "整改"},
-            headers=headers,
-        )
-    ).json()
+    check, follow_up = await _followed_up(client, settings, unit.id)
     path = f"/rectifications/{follow_up['rectification']['id']}"
     no_reason = await client.post(f"{path}/verify", json={"passed": False}, headers=headers)
     assert (no_reason.status_code, no_reason.json()["code"]) == (422, "RECTIFICATION_REASON_REQUIRED")
@@ -370,14 +383,7 @@ async def test_an_overturning_retest_withdraws_the_follow_up(
     app, client = served
     unit = await add_unit(app, 7)
     headers = identity(settings, WENSHUI)
-    check = await failed_check(client, settings, unit.id)
-    follow_up = (
-        await client.post(
-            f"/spot-checks/{check['id']}/follow-up",
-            json={"deadline": later(15), "requirement": "整改"},
-            headers=headers,
-        )
-    ).json()
+    check, follow_up = await _followed_up(client, settings, unit.id)
     path = f"/spot-checks/{check['id']}"
     await client.post(f"{path}/result-received", json={"received_on": days_ago(2)}, headers=headers)
     await client.post(f"{path}/retest-application", json={"applied_on": days_ago(1)}, headers=headers)
@@ -392,19 +398,6 @@ async def test_an_overturning_retest_withdraws_the_follow_up(
     assert (await client.get(f"/findings/{follow_up['finding']['id']}", headers=headers)).json()[
         "status"
     ] == "closed"
-
-
-async def _rectification_of(
-    client: httpx.AsyncClient, settings: Settings, unit: str, deadline_in: int
-) -> dict:
-    check = await failed_check(client, settings, unit)
-    response = await client.post(
-        f"/spot-checks/{check['id']}/follow-up",
-        json={"deadline": later(deadline_in), "requirement": "整改"},
-        headers=identity(settings, WENSHUI),
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["rectification"]
 
 
 async def test_overdue_rectifications_are_detected_once_across_a_simulated_clock(
@@ -551,15 +544,8 @@ async def test_the_neighbour_county_sees_none_of_it(
 ) -> None:
     app, client = served
     unit = await add_unit(app, 11)
-    check = await failed_check(client, settings, unit.id)
+    check, follow_up = await _followed_up(client, settings, unit.id, 10)
     headers = identity(settings, WENSHUI)
-    follow_up = (
-        await client.post(
-            f"/spot-checks/{check['id']}/follow-up",
-            json={"deadline": later(10), "requirement": "整改"},
-            headers=headers,
-        )
-    ).json()
     finding, rectification = follow_up["finding"]["id"], follow_up["rectification"]["id"]
     neighbour = identity(settings, JIAOCHENG)
     for path, body in (
