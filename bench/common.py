@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import socket
 import statistics
 import sys
 import tempfile
@@ -18,12 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.common.launcher import System
 from services.common.settings import SERVICES
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.harness import free_port
 
 
 def start_system(names: list[str] | None = None) -> System:

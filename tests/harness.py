@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import subprocess
 import time
@@ -32,10 +33,35 @@ SX_PROVINCE = Caller(username="sx-province", role="regulator", region_code="1400
 PERSONNEL = Caller(username="wenshui-hr", role="personnel_officer", region_code="141121")  # 文水县人事
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_RESERVED_PORTS = {4222, 5432, 8000, 8001, 8002, 8003, 8004, 8005, 14222}
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on, chosen below the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` comes from the range it also uses for the local end of outgoing
+    connections, so between this check and a child process binding it, any connect() on the machine may take it
+    (a service failed to start that way in CI). Ports below the range are never handed out implicitly.
+    """
+    high = min(_ephemeral_low(), 65536) - 1
+    low = min(20000, high - 1000)
+    while True:
+        port = random.randint(low, high)
+        if port in _RESERVED_PORTS:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class NatsServer:
