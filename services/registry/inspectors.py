@@ -32,13 +32,12 @@ from services.common.events import INSPECTOR_ASSIGNED, InspectorAssigned
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
-from services.common.regions import level_of, prefix_of
+from services.common.regions import level_of
 from services.common.settings import Settings
 from services.grading.policy import PACKS_DIR, PackSet, load_packs
-from services.registry import audit, repository
+from services.registry import audit, service
 from services.registry.models import Enterprise, InspectorAssignment
 from services.registry.schemas import FINAL_STATUSES
-from services.registry.service import OutOfJurisdiction, RegulatorOnly
 from services.registry.workdays import add_working_days, calendar_known_between
 
 router = APIRouter(tags=["inspectors 监管责任人"])
@@ -236,17 +235,6 @@ async def assign(
     return row
 
 
-def _scope(caller: Caller, region: str | None):  # type: ignore[no-untyped-def]
-    if not caller.is_regulator:
-        raise RegulatorOnly("企业用户不能查看监管责任人名单")
-    conditions = [repository.registered_within(caller)]
-    if region is not None:
-        if not caller.can_see(region):
-            raise OutOfJurisdiction(f"{region} 不在您的管辖范围内")
-        conditions.append(Enterprise.region_code.startswith(prefix_of(region)))  # type: ignore[attr-defined]
-    return conditions
-
-
 # ------------------------------------------------------------------------------------------------ routes
 
 Region = Annotated[str | None, Query(pattern=r"^\d{6}$", description="行政区划代码（须在管辖范围内）")]
@@ -259,7 +247,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 async def late_assignments(
     db: DbDep, caller: CallerDep, region: Region = None, cursor: str | None = None, limit: Limit = 100
 ) -> Page[LateAssignmentPublic]:
-    conditions = _scope(caller, region)
+    conditions = service.supervised_scope(caller, region, refusal="企业用户不能查看监管责任人名单")
     stmt = (
         select(InspectorAssignment)
         .join(Enterprise, Enterprise.id == InspectorAssignment.enterprise_id)
@@ -302,7 +290,7 @@ async def current_assignments(
     limit: Limit = 100,
 ) -> Page[CurrentAssignmentPublic]:
     stmt = select(Enterprise).where(
-        *_scope(caller, region),
+        *service.supervised_scope(caller, region, refusal="企业用户不能查看监管责任人名单"),
         Enterprise.responsible_inspector.is_not(None),  # type: ignore[union-attr]
         Enterprise.operating_status.not_in(FINAL_STATUSES),  # type: ignore[attr-defined]
     )

@@ -43,8 +43,7 @@ from services.common.events import SELF_CHECK_OVERDUE, SelfCheckOverdue
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
-from services.common.regions import prefix_of
-from services.registry import audit, repository
+from services.registry import audit, service
 from services.registry.models import (
     AdoptedDocument,
     Attachment,
@@ -55,7 +54,6 @@ from services.registry.models import (
     StatusChange,
 )
 from services.registry.schemas import FINAL_STATUSES, PAUSED_STATUSES
-from services.registry.service import OutOfJurisdiction, RegulatorOnly
 from services.registry.workdays import (
     DAILY,
     KIND_NAMES,
@@ -399,8 +397,6 @@ def beijing_date(moment: datetime) -> date:
 
 async def _require_writer(session: AsyncSession, caller: Caller, enterprise_id: str) -> Enterprise:
     """The unit's own enterprise account, or a regulator supervising the unit (404 / 403 otherwise)."""
-    from services.registry import service  # service imports events, which may import the areas
-
     enterprise = await service.require(session, caller, enterprise_id)
     if caller.role == ENTERPRISE and caller.uscc is not None and caller.uscc == enterprise.uscc:
         return enterprise
@@ -408,21 +404,7 @@ async def _require_writer(session: AsyncSession, caller: Caller, enterprise_id: 
 
 
 async def _require_reader(session: AsyncSession, caller: Caller, enterprise_id: str) -> Enterprise:
-    from services.registry import service
-
     return await service.require(session, caller, enterprise_id)
-
-
-def _region_scope(caller: Caller, region: str | None):  # type: ignore[no-untyped-def]
-    """The condition for the units a regulator supervises, narrowed to ``region`` (which it must cover)."""
-    if not caller.is_regulator:
-        raise RegulatorOnly("企业用户只能查看本单位的自查情况")
-    conditions = [repository.registered_within(caller)]
-    if region is not None:
-        if not caller.can_see(region):
-            raise OutOfJurisdiction(f"{region} 不在您的管辖范围内")
-        conditions.append(Enterprise.region_code.startswith(prefix_of(region)))  # type: ignore[attr-defined]
-    return conditions
 
 
 # ------------------------------------------------------------------------------------------------ queries
@@ -930,7 +912,7 @@ async def overdue_units(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Page[OverdueUnitPublic]:
-    conditions = _region_scope(caller, region)
+    conditions = service.supervised_scope(caller, region, refusal="企业用户只能查看本单位的自查情况")
     stmt = select(Enterprise).where(*conditions, Enterprise.operating_status.not_in(FINAL_STATUSES))  # type: ignore[attr-defined]
     if kind is None:
         stmt = stmt.where(Enterprise.self_check_overdue_since.is_not(None))  # type: ignore[union-attr]

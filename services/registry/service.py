@@ -83,6 +83,19 @@ class StaleVersion(Conflict):
     code, title = "ENTERPRISE_VERSION_STALE", "记录已被他人修改，请刷新后重试"
 
 
+def supervised_scope(caller: Caller, region: str | None, *, refusal: str) -> list[Any]:
+    """The conditions for the units a regulator supervises, narrowed to ``region`` (which it must cover);
+    an enterprise account is refused with ``refusal``."""
+    if not caller.is_regulator:
+        raise RegulatorOnly(refusal)
+    conditions = [repository.registered_within(caller)]
+    if region is not None:
+        if not caller.can_see(region):
+            raise OutOfJurisdiction(f"{region} 不在您的管辖范围内")
+        conditions.append(repository.in_region(Enterprise.region_code, region))
+    return conditions
+
+
 async def require(
     session: AsyncSession, caller: Caller, enterprise_id: str, *, write: bool = False
 ) -> Enterprise:

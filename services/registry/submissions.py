@@ -21,7 +21,7 @@ from services.common.db import today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, NotFound
 from services.common.ids import new_id
 from services.common.pagination import MAX_LIMIT, keyset
-from services.common.regions import level_of, prefix_of
+from services.common.regions import level_of
 from services.common.settings import Settings
 from services.registry import audit, pii, repository, service
 from services.registry.models import Submission
@@ -63,7 +63,7 @@ def _visible(caller: Caller):  # type: ignore[no-untyped-def]
         return Submission.uscc == (caller.uscc or "")
     if level_of(caller.region_code) == "station":
         return Submission.station_code == caller.region_code
-    return Submission.region_code.startswith(prefix_of(caller.region_code))  # type: ignore[attr-defined]
+    return repository.in_region(Submission.region_code, caller.region_code)
 
 
 async def _get(session: AsyncSession, caller: Caller, submission_id: str) -> Submission:
