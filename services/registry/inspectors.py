@@ -34,11 +34,11 @@ from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
 from services.common.regions import level_of
 from services.common.settings import Settings
+from services.common.workdays import add_working_days, calendar_known_between
 from services.grading.policy import PACKS_DIR, PackSet, load_packs
 from services.registry import audit, service
 from services.registry.models import Enterprise, InspectorAssignment
 from services.registry.schemas import FINAL_STATUSES
-from services.registry.workdays import add_working_days, calendar_known_between
 
 router = APIRouter(tags=["inspectors 监管责任人"])
 

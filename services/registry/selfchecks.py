@@ -43,6 +43,7 @@ from services.common.events import SELF_CHECK_OVERDUE, SelfCheckOverdue
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
+from services.common.workdays import calendar_known_between
 from services.registry import audit, service
 from services.registry.models import (
     AdoptedDocument,
@@ -61,7 +62,6 @@ from services.registry.workdays import (
     MONTHLY,
     WEEKLY,
     Pause,
-    calendar_known_between,
     owed_periods,
     parse_period,
     period_end,

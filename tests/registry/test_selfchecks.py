@@ -14,10 +14,11 @@ from sqlalchemy import update
 from services.common.auth import Caller
 from services.common.db import today_cn
 from services.common.settings import Settings
+from services.common.workdays import is_working_day
 from services.registry.app import create_app
 from services.registry.models import Enterprise
 from services.registry.selfchecks import check_duties, operating_timeline
-from services.registry.workdays import Pause, is_working_day
+from services.registry.workdays import Pause
 from tests.harness import (
     JIAOCHENG,
     SX_PROVINCE,

@@ -6,15 +6,12 @@ from datetime import date, timedelta
 
 import pytest
 
+from services.common.workdays import add_working_days, calendar_known, calendar_known_between, is_working_day
 from services.registry.workdays import (
     DAILY,
     MONTHLY,
     WEEKLY,
     Pause,
-    add_working_days,
-    calendar_known,
-    calendar_known_between,
-    is_working_day,
     owed_periods,
     parse_period,
     period_end,
