@@ -79,6 +79,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import quote
 
+import python_calamine
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from openpyxl import Workbook, load_workbook
@@ -124,6 +125,9 @@ ERRORS_IN_RESPONSE = 100
 IMPORT_MAX_BYTES = 200 * 1024 * 1024
 # From this size on rows are read and checked in a child process (two cores at work); below it, in a thread.
 PROCESS_READ_MIN_BYTES = 1024 * 1024
+# Up to this size an .xlsx is read by calamine (fast, in memory: about 600 MB at the limit, ~340,000 rows);
+# a larger one is streamed by openpyxl.
+XLSX_IN_MEMORY_MAX_BYTES = 32 * 1024 * 1024
 _SPOOL_BYTES = 8 * 1024 * 1024
 
 
@@ -628,9 +632,34 @@ def _csv_encoding(binary: io.BufferedIOBase | Any) -> str:
         binary.seek(0)
 
 
+def _size_of(binary: Any) -> int:
+    size = binary.seek(0, os.SEEK_END)
+    binary.seek(0)
+    return size
+
+
+def _calamine_rows(binary: Any) -> Iterator[Sequence[object]]:
+    """The first sheet through calamine (about ten times faster than openpyxl, but it holds the whole sheet in
+    memory: some 18 bytes per byte of file). Rows start at the sheet's first row, so numbers match; columns
+    start at the first used one, which is harmless because columns are found by their headers."""
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_filelike(binary)
+        if not workbook.sheet_names:
+            raise ImportFileUnreadable("该 .xlsx 文件没有工作表")
+        rows = workbook.get_sheet_by_index(0).iter_rows()
+    except ImportFileUnreadable:
+        raise
+    except Exception as exc:  # calamine raises its own kinds for a file that is not a workbook
+        raise ImportFileUnreadable(f"无法读取该 .xlsx 文件（{type(exc).__name__}）") from exc
+    yield from rows
+
+
 def _sheet_rows(binary: Any, kind: str) -> Iterator[Sequence[object]]:
     """The rows of a file, header first, blank rows included (so numbers match the sheet)."""
-    if kind == "xlsx":
+    if kind == "xlsx" and _size_of(binary) <= XLSX_IN_MEMORY_MAX_BYTES:
+        yield from _calamine_rows(binary)
+        return
+    if kind == "xlsx":  # streamed by openpyxl: slower, but memory does not grow with the file
         try:
             workbook = load_workbook(binary, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook

@@ -155,15 +155,23 @@ EXPECTED_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "reader"), [("csv", "thread"), ("xlsx", "thread"), ("csv", "process")])
+@pytest.mark.parametrize(
+    ("kind", "reader"),
+    [("csv", "thread"), ("xlsx", "thread"), ("csv", "process"), ("xlsx", "process"), ("xlsx", "streamed")],
+)
 async def test_bad_rows_are_reported_and_left_out_while_good_rows_are_written(
     settings: Settings, kind: str, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    content = sheet_file(BAD_FILE_ROWS, kind)
     if reader == "process":  # what a large file gets: rows read and checked in a child process
         monkeypatch.setattr(transfer, "PROCESS_READ_MIN_BYTES", 0)
+        if kind == "xlsx":  # and the table starting in column C: columns are found by their headers
+            content = as_xlsx([["", "", *row] for row in BAD_FILE_ROWS], ["", "", *HEADERS])
+    if reader == "streamed":  # what a very large .xlsx gets: openpyxl, which streams
+        monkeypatch.setattr(transfer, "XLSX_IN_MEMORY_MAX_BYTES", 0)
     app = create_app(settings)
     async with serving(app) as client:
-        response = await upload(client, settings, WENSHUI, sheet_file(BAD_FILE_ROWS, kind), f"台账.{kind}")
+        response = await upload(client, settings, WENSHUI, content, f"台账.{kind}")
         assert response.status_code == 201, response.text
         job = response.json()
         assert (job["total_rows"], job["created"], job["updated"], job["unchanged"], job["rejected"]) == (
