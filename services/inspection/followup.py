@@ -5,7 +5,7 @@ re-check fails. Rectifications past their deadline are announced once by a perio
 Rules chosen here:
 - 复检 (产品质量法 第十五条): the unit may apply within ``retest_application_days`` (the grading pack's
   deadline, 15) of the day it received the result; the day of receipt is not counted (民法典 第二百零一条), so
-  the last day is ``received_on + 15``.
+  the last day is ``received_on + 15``, or the next working day when that is a day off (第二百零三条).
 - A follow-up is not started while a re-test the unit applied for is undecided; a re-test that overturns the
   failure withdraws a follow-up not yet escalated.
 - Any failed verification escalates (the re-check failed: 复查仍不合格 → 立案查处 may follow); there is no
@@ -44,6 +44,7 @@ from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
 from services.common.settings import Settings
+from services.common.workdays import is_working_day
 from services.grading.policy import PACKS_DIR, PackSet, load_packs
 from services.inspection import repository, service
 from services.inspection.models import EvidenceFile, Finding, Rectification, SpotCheck
@@ -217,8 +218,13 @@ def retest_window_days(settings: Settings, region_code: str) -> int:
 
 
 def retest_last_day(received_on: date, window_days: int) -> date:
-    """The last day a re-test may be applied for: the day of receipt is not counted."""
-    return received_on + timedelta(days=window_days)
+    """The last day a re-test may be applied for: the day of receipt is not counted, and a last day that is
+    a day off (a weekend or public holiday; a 调休 make-up Saturday is worked) moves to the next working day
+    (民法典 第二百零三条)."""
+    last = received_on + timedelta(days=window_days)
+    while not is_working_day(last):
+        last += timedelta(days=1)
+    return last
 
 
 def is_overdue(row: Rectification, today: date) -> bool:

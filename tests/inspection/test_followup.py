@@ -4,7 +4,7 @@ re-checks and escalation, and rectifications that run past their deadline."""
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -140,8 +140,9 @@ async def test_a_retest_may_be_applied_for_within_15_days_of_receiving_the_resul
     early = await client.post(f"/spot-checks/{late['id']}/retest-application", json=apply, headers=headers)
     assert (early.status_code, early.json()["code"]) == (409, "SPOT_CHECK_RESULT_NOT_RECEIVED")
 
-    # Received 16 days ago: the window (the day of receipt not counted) ended yesterday.
-    for check, received in ((late, days_ago(16)), (in_time, days_ago(15))):
+    # Received 25 days ago: the window (the day of receipt not counted, a last day off moved to the next working
+    # day) ended at least two days ago. Received 15 days ago: it ends today or later.
+    for check, received in ((late, days_ago(25)), (in_time, days_ago(15))):
         response = await client.post(
             f"/spot-checks/{check['id']}/result-received", json={"received_on": received}, headers=headers
         )
@@ -153,7 +154,7 @@ async def test_a_retest_may_be_applied_for_within_15_days_of_receiving_the_resul
 
     closed = await client.post(f"/spot-checks/{late['id']}/retest-application", json=apply, headers=headers)
     assert (closed.status_code, closed.json()["code"]) == (409, "SPOT_CHECK_RETEST_WINDOW_CLOSED")
-    assert closed.json()["last_day"] == days_ago(1)
+    assert days_ago(25) < closed.json()["last_day"] < TODAY.isoformat()
     assert (await client.get(f"/spot-checks/{late['id']}", headers=headers)).json()[
         "retest_applied_on"
     ] is None
@@ -189,6 +190,37 @@ async def test_a_retest_may_be_applied_for_within_15_days_of_receiving_the_resul
     assert by_unit.status_code == 403
     decided = await client.post(f"/spot-checks/{in_time['id']}/retest", json=retest, headers=headers)
     assert decided.status_code == 200 and decided.json()["retest_result"] == "upheld"
+
+
+async def test_a_retest_applied_for_after_the_national_day_holidays_is_in_time(
+    served: tuple[FastAPI, httpx.AsyncClient], settings: Settings
+) -> None:
+    app, client = served
+    unit = await add_unit(app, 4)
+    headers = identity(settings, WENSHUI)
+    sampled_days_ago = (TODAY - date(2025, 9, 1)).days
+    checks = [
+        await failed_check(client, settings, unit.id, sampled_days_ago=sampled_days_ago) for _ in range(2)
+    ]
+    for check in checks:
+        received = await client.post(
+            f"/spot-checks/{check['id']}/result-received", json={"received_on": "2025-09-16"}, headers=headers
+        )
+        assert received.status_code == 200, received.text
+    # Day 15 (Oct 1) falls in the National Day holidays: the unit may still apply on Oct 9, not on Oct 10.
+    on_time = await client.post(
+        f"/spot-checks/{checks[0]['id']}/retest-application",
+        json={"applied_on": "2025-10-09"},
+        headers=headers,
+    )
+    assert on_time.status_code == 200 and on_time.json()["retest_applied_on"] == "2025-10-09"
+    late = await client.post(
+        f"/spot-checks/{checks[1]['id']}/retest-application",
+        json={"applied_on": "2025-10-10"},
+        headers=headers,
+    )
+    assert (late.status_code, late.json()["code"]) == (409, "SPOT_CHECK_RETEST_WINDOW_CLOSED")
+    assert late.json()["last_day"] == "2025-10-09"
 
 
 async def test_the_retest_window_is_the_packs(tmp_path: Path, nats_server, database_url: str) -> None:  # type: ignore[no-untyped-def]
