@@ -13,6 +13,10 @@ Rules chosen here:
 - A rectification is overdue while it is ordered or submitted (not verified, not escalated, not withdrawn)
   and its deadline has passed (or the overdue job has marked it); ``overdue_since`` is the first day after
   the deadline. Evidence submitted on time does not stop the clock: only a verification does.
+- Evidence files (``PUT /rectifications/{id}/evidence/{file_id}``: a photo or a PDF document, as
+  ``services.inspection.evidence`` takes them) are uploaded by whoever sees the rectification — the unit's own
+  account and the regulators of its region — while it is ordered or submitted; a retry of a file already
+  kept is answered after that too. ``POST …/evidence`` then names them with the unit's account of the work.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +51,7 @@ from services.common.pagination import MAX_LIMIT, Page, keyset
 from services.common.settings import Settings
 from services.common.workdays import is_working_day
 from services.grading.policy import PACKS_DIR, PackSet, load_packs
-from services.inspection import repository, service
+from services.inspection import evidence, repository, service
 from services.inspection.models import EvidenceFile, Finding, Rectification, SpotCheck
 from services.inspection.schemas import SpotCheckPublic
 
@@ -191,6 +196,10 @@ class RectificationPublic(BaseModel):
     evidence_file_ids: list[str] = Field(default_factory=list)
     created_at: UTCDateTime
     updated_at: UTCDateTime
+
+
+class RectificationEvidencePublic(evidence.EvidenceFilePublic):
+    rectification_id: str
 
 
 class FindingDetail(FindingPublic):
@@ -672,6 +681,37 @@ async def submit_evidence(
         row.evidence_note, row.submitted_on = body.note.strip(), today_cn()
         row.status, row.updated_at = "submitted", utcnow()
     return _rectification_public(row, files)
+
+
+_EVIDENCE = "/rectifications/{rectification_id}/evidence/{file_id}"
+_UPLOAD = "上传整改证明材料：照片（JPEG、PNG）或 PDF 文件（本单位账号或监管人员；同一文件编号重传安全）"
+
+
+async def _may_add_evidence(
+    session: AsyncSession, caller: Caller, rectification_id: str, retry: bool
+) -> None:
+    # Whoever sees it may add to it: the unit's own account (by its USCC) and the regulators of its region.
+    row = await _rectification(session, caller, rectification_id)
+    if not retry and row.status not in ACTIVE:
+        raise RectificationClosed(f"整改状态：{row.status}，不能再补充证明材料")
+
+
+@router.put(_EVIDENCE, response_model=RectificationEvidencePublic, summary=_UPLOAD, **evidence.UPLOAD_ROUTE)
+async def upload_rectification_evidence(
+    rectification_id: str, file_id: str, upload: evidence.UploadDep
+) -> RectificationEvidencePublic:
+    # No ``kind`` to choose: a PDF is a document, an image a photo.
+    kept = await upload.keep("rectification", rectification_id, file_id, _may_add_evidence)
+    return RectificationEvidencePublic.model_validate(
+        {**kept.model_dump(), "rectification_id": kept.owner_id}
+    )
+
+
+@router.get(_EVIDENCE, summary="下载整改证明材料", **evidence.DOWNLOAD_ROUTE)
+async def download_rectification_evidence(
+    rectification_id: str, file_id: str, download: evidence.DownloadDep
+) -> FileResponse:
+    return await download.file("rectification", rectification_id, file_id, _rectification)
 
 
 @router.post(

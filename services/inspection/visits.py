@@ -66,35 +66,26 @@ Review: a regulator whose jurisdiction holds the unit and who is not one of the 
 later stale edit conflicts with it.
 
 Evidence: only the inspection's inspectors upload (not after the review, except the retry of a file already
-kept). The body is streamed to a temporary file under ``attachments_path/inspection`` while hashed, then
-moved to its content address; over ``attachment_max_bytes`` → 413, another type or content not of its type
-→ 422, a digest header that does not match → 422; nothing stays on disk when refused. The same file id with
-the same content again → 200 (no change); with other content → 409.
+kept); limits, digests and retries as ``services.inspection.evidence`` describes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import hashlib
 import json
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import UploadFile
 
-from services.common import files
 from services.common.app import DbDep
 from services.common.auth import Caller, CallerDep
 from services.common.db import CHINA, Database, UTCDateTime, as_utc, utcnow
@@ -103,8 +94,9 @@ from services.common.events import INSPECTION_SUBMITTED, InspectionSubmitted
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset_sorted
-from services.common.settings import Settings
-from services.inspection import checklists, repository
+from services.inspection import checklists, evidence, repository
+from services.inspection.evidence import EvidenceDigestInvalid as EvidenceDigestInvalid  # re-exported
+from services.inspection.evidence import expected_digest as expected_digest  # re-exported
 from services.inspection.models import (
     Complaint,
     EvidenceFile,
@@ -124,7 +116,6 @@ ResultValue = Literal["pass", "fail", "na", "waived"]
 # A change that committed a little before another but carries an older ``updated_at`` is still sent.
 SYNC_OVERLAP = timedelta(seconds=60)
 MAX_OPERATIONS = 500
-_CHUNK = 256 * 1024
 
 
 # ------------------------------------------------------------------------------------------------- errors
@@ -132,10 +123,6 @@ _CHUNK = 256 * 1024
 
 class InspectionNotFound(NotFound):
     code, title = "INSPECTION_NOT_FOUND", "检查记录不存在或不在您的管辖范围内"
-
-
-class EvidenceNotFound(NotFound):
-    code, title = "EVIDENCE_NOT_FOUND", "证据文件不存在"
 
 
 class RegulatorOnly(Forbidden):
@@ -170,34 +157,6 @@ class IdempotencyKeyReused(Invalid):
     code, title = "IDEMPOTENCY_KEY_REUSED", "同一 Idempotency-Key 已用于内容不同的请求"
 
 
-class EvidenceTooLarge(QSRError):
-    status, code, title = 413, "EVIDENCE_TOO_LARGE", "证据文件超过大小上限"
-
-
-class EvidenceTypeNotAllowed(Invalid):
-    code, title = "EVIDENCE_TYPE_NOT_ALLOWED", "不支持的证据文件类型"
-
-
-class EvidenceContentMismatch(Invalid):
-    code, title = "EVIDENCE_CONTENT_MISMATCH", "文件内容与声明的类型不符"
-
-
-class EvidenceEmpty(Invalid):
-    code, title = "EVIDENCE_EMPTY", "上传的文件为空"
-
-
-class EvidenceDigestInvalid(Invalid):
-    code, title = "EVIDENCE_DIGEST_INVALID", "摘要请求头格式无效"
-
-
-class EvidenceDigestMismatch(Invalid):
-    code, title = "EVIDENCE_DIGEST_MISMATCH", "文件内容与摘要不符，可能在传输中损坏，请重新上传"
-
-
-class EvidenceContentDiffers(Conflict):
-    code, title = "EVIDENCE_CONTENT_DIFFERS", "该文件编号已用于内容不同的文件"
-
-
 # ------------------------------------------------------------------------------------------------ schemas
 
 
@@ -210,11 +169,6 @@ class Gps(BaseModel):
 class ItemResult(BaseModel):
     result: ResultValue = Field(title="结果：符合 pass / 不符合 fail / 不适用 na / 免于检查 waived")
     note: str = Field(default="", max_length=2000, title="备注")
-
-
-def _device_datetime(value: datetime) -> datetime:
-    # A phone's clock without an offset is Beijing time; stored as UTC (SQLite keeps no offset).
-    return (value if value.tzinfo else value.replace(tzinfo=CHINA)).astimezone(UTC)
 
 
 class _Operation(BaseModel):
@@ -235,7 +189,7 @@ class _Operation(BaseModel):
     @field_validator("device_time")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return _device_datetime(value)
+        return evidence.device_datetime(value)
 
 
 class CreateOperation(_Operation):
@@ -372,18 +326,8 @@ class FindingBrief(BaseModel):
     status: str
 
 
-class EvidencePublic(BaseModel):
-    id: str
+class EvidencePublic(evidence.EvidenceFilePublic):
     inspection_id: str
-    kind: str
-    content_type: str
-    size: int
-    sha256: str
-    device_taken_at: UTCDateTime | None
-    latitude: float | None
-    longitude: float | None
-    uploaded_by: str
-    created_at: UTCDateTime
 
 
 class InspectionDetail(InspectionSummary):
@@ -1099,208 +1043,35 @@ async def review(inspection_id: str, body: ReviewCreate, db: DbDep, caller: Call
 
 # ------------------------------------------------------------------------------------------------ evidence
 
-# What a phone may send; each must start with its signature (``files.SIGNATURES``).
-_EVIDENCE_TYPES = ("application/pdf", "image/jpeg", "image/png")
-_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def _evidence_root(settings: Settings) -> Path:
-    return settings.attachments_path / "inspection"
-
-
-def expected_digest(content_sha256: str | None, digest: str | None, repr_digest: str | None) -> str | None:
-    """The SHA-256 the client announced (hex), from ``Content-SHA256`` (hex), ``Digest: sha-256=<base64>``
-    (RFC 3230) or ``Repr-Digest``/``Content-Digest: sha-256=:<base64>:`` (RFC 9530); None when none names it."""
-    if content_sha256 is not None:
-        if not _HEX.match(content_sha256.strip()):
-            raise EvidenceDigestInvalid("Content-SHA256 须为 64 位十六进制 SHA-256")
-        return content_sha256.strip().lower()
-    for header in (repr_digest, digest):
-        if header is None:
-            continue
-        for part in header.split(","):
-            name, _, value = part.strip().partition("=")
-            if name.strip().lower() != "sha-256":
-                continue
-            value = value.strip().strip(":")
-            try:
-                raw = base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise EvidenceDigestInvalid("sha-256 摘要须为 Base64 编码") from exc
-            if len(raw) != 32:
-                raise EvidenceDigestInvalid("sha-256 摘要长度不对")
-            return raw.hex()
-    return None
-
-
-def _evidence_refusals(limit: int) -> files.Refusals:
-    return files.Refusals(
-        too_large=lambda: EvidenceTooLarge(f"证据文件不能超过 {limit // 1024} KB", max_bytes=limit),
-        empty=EvidenceEmpty,
-        content_mismatch=lambda declared: EvidenceContentMismatch(f"文件内容不是声明的 {declared} 格式"),
-        digest_mismatch=lambda sha256, expected: EvidenceDigestMismatch(
-            f"收到内容的 SHA-256 为 {sha256}，与请求头中的 {expected} 不符"
-        ),
-    )
-
-
-def _same_file(existing: EvidenceFile, inspection_id: str, sha256: str) -> bool:
-    return (
-        existing.owner_kind == "inspection"
-        and existing.owner_id == inspection_id
-        and existing.sha256 == sha256
-    )
-
-
 _EVIDENCE = "/inspections/{inspection_id}/evidence/{file_id}"
+
+
+async def _may_add_evidence(session: AsyncSession, caller: Caller, inspection_id: str, retry: bool) -> None:
+    row = await _readable(session, caller, inspection_id)
+    _require_regulator(caller)
+    if caller.username not in _inspectors(row):
+        raise NotAssigned("只有该检查的执法人员可以上传现场证据")
+    if not retry and row.status == "reviewed":
+        raise AlreadyReviewed("检查已审核，不能再补充证据")
 
 
 @router.put(
     _EVIDENCE,
     response_model=EvidencePublic,
-    status_code=201,
     summary="上传现场照片或签名（原始内容或 multipart；同一文件编号重传安全）",
-    responses={200: {"description": "the same file was already kept (a retry)"}},
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                    }
-                },
-            }
-        }
-    },
+    **evidence.UPLOAD_ROUTE,
 )
 async def upload_evidence(
     inspection_id: str,
     file_id: str,
-    request: Request,
-    response: Response,
-    db: DbDep,
-    caller: CallerDep,
+    upload: evidence.UploadDep,
     kind: Annotated[
         Literal["photo", "signature"], Query(description="照片 photo / 签名 signature")
     ] = "photo",
-    taken_at: Annotated[datetime | None, Query(description="设备拍摄时间（无时区时按北京时间）")] = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
-    content_sha256: Annotated[str | None, Header(alias="Content-SHA256")] = None,
-    digest: Annotated[str | None, Header()] = None,
-    repr_digest: Annotated[str | None, Header(alias="Repr-Digest")] = None,
-    content_digest: Annotated[str | None, Header(alias="Content-Digest")] = None,
 ) -> EvidencePublic:
-    settings: Settings = request.app.state.settings
-    try:
-        file_id = str(uuid.UUID(file_id))
-    except ValueError as exc:
-        raise Invalid("文件编号须为 UUID", field="file_id") from exc
-    async with db.session() as session:  # who may, before anything touches the disk
-        row = await _readable(session, caller, inspection_id)
-        kept = await session.get(EvidenceFile, file_id)
-    _require_regulator(caller)
-    if caller.username not in _inspectors(row):
-        raise NotAssigned("只有该检查的执法人员可以上传现场证据")
-    if kept is None and row.status == "reviewed":
-        raise AlreadyReviewed("检查已审核，不能再补充证据")
-    expected = expected_digest(content_sha256, digest, repr_digest or content_digest)
-    declared = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    upload: UploadFile | None = None
-    if declared == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=5)
-        part = form.get("file")
-        if not isinstance(part, UploadFile):
-            raise Invalid("multipart 请求须在 file 字段中携带文件", field="file")
-        upload = part
-        declared = (part.content_type or "").split(";")[0].strip().lower()
-    if declared not in _EVIDENCE_TYPES:
-        raise EvidenceTypeNotAllowed(f"不支持 {declared or '未知'} 类型，可上传 JPEG、PNG 或 PDF")
-    length = request.headers.get("content-length")
-    refusals = _evidence_refusals(settings.attachment_max_bytes)
-    if upload is None and length and length.isdigit() and int(length) > settings.attachment_max_bytes:
-        raise refusals.too_large()
-    root = _evidence_root(settings)
-    received = await files.receive(
-        files.chunks_of(upload, _CHUNK) if upload is not None else request.stream(),
-        root=root,
-        content_type=declared,
-        max_bytes=settings.attachment_max_bytes,
-        refusals=refusals,
-        expected_sha256=expected,
-    )
-    sha256, size, key = received.sha256, received.size, received.key
-    try:
-        async with db.session() as session:
-            existing = await session.get(EvidenceFile, file_id)
-        if existing is not None:
-            if not _same_file(existing, row.id, sha256):
-                raise EvidenceContentDiffers(f"文件编号 {file_id} 已用于另一文件；新文件请使用新的编号")
-            response.status_code = 200
-            return _evidence_public(existing)
-        await files.keep(root, received)
-        evidence = EvidenceFile(
-            id=file_id,
-            owner_kind="inspection",
-            owner_id=row.id,
-            kind=kind,
-            sha256=sha256,
-            size=size,
-            content_type=declared,
-            storage_key=key,
-            device_taken_at=_device_datetime(taken_at) if taken_at else None,
-            latitude=lat,
-            longitude=lon,
-            uploaded_by=caller.username,
-            created_at=utcnow(),
-        )
-        try:
-            async with db.transaction() as session:
-                current = await _readable(session, caller, inspection_id)
-                if current.status == "reviewed":
-                    raise AlreadyReviewed("检查已审核，不能再补充证据")
-                session.add(evidence)
-        except IntegrityError:  # the same file id arrived twice at once
-            async with db.session() as session:
-                existing = await session.get(EvidenceFile, file_id)
-            if existing is None or not _same_file(existing, row.id, sha256):
-                raise EvidenceContentDiffers(f"文件编号 {file_id} 已用于另一文件") from None
-            response.status_code = 200
-            return _evidence_public(existing)
-        return _evidence_public(evidence)
-    finally:
-        await asyncio.to_thread(received.temporary.unlink, missing_ok=True)
+    return _evidence_public(await upload.keep("inspection", inspection_id, file_id, _may_add_evidence, kind))
 
 
-@router.get(
-    _EVIDENCE,
-    response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}}}},
-    summary="下载现场证据文件",
-)
-async def download_evidence(
-    inspection_id: str, file_id: str, request: Request, db: DbDep, caller: CallerDep
-) -> FileResponse:
-    async with db.session() as session:
-        row = await _readable(session, caller, inspection_id)
-        evidence = await session.get(EvidenceFile, file_id)
-    if evidence is None or evidence.owner_kind != "inspection" or evidence.owner_id != row.id:
-        raise EvidenceNotFound(f"该检查没有编号为 {file_id} 的证据文件")
-    path = files.stored_path(_evidence_root(request.app.state.settings), evidence.storage_key)
-    if path is None:
-        raise EvidenceNotFound("证据文件存储位置无效")
-    if not await asyncio.to_thread(path.is_file):
-        raise EvidenceNotFound("证据文件已丢失，请联系系统管理员")
-    return FileResponse(
-        path,
-        media_type=evidence.content_type,
-        headers={
-            "ETag": f'"{evidence.sha256}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, max-age=0",
-        },
-    )
+@router.get(_EVIDENCE, summary="下载现场证据文件", **evidence.DOWNLOAD_ROUTE)
+async def download_evidence(inspection_id: str, file_id: str, download: evidence.DownloadDep) -> FileResponse:
+    return await download.file("inspection", inspection_id, file_id, _readable)
