@@ -16,6 +16,10 @@ Algorithm ``sha256-rank-v1`` ("sort by hash"):
   requires it (``exclude_responsible``, the default) — not the unit's own 监管责任人. The first two are
   chosen; fewer than two eligible leaves the unit unstaffed and ``flagged``.
 
+Units that already have an open inspection of another published plan (``already_planned``: enterprise,
+inspection and plan ids) are in neither the must-visit list nor the candidates. They are recorded with the
+inputs, and so covered by the digest, only when there are some: a record without them is the same as before.
+
 Re-running it in a few lines of Python::
 
     key = lambda c: hmac.new(seed.encode(), f"units\\x00{c}".encode(), hashlib.sha256).hexdigest()
@@ -140,6 +144,15 @@ def choose_inspectors(
 
 
 @dataclass(frozen=True)
+class AlreadyPlanned:
+    """A unit left out of the draw: it has an open (planned or in-progress) inspection of another plan."""
+
+    enterprise_id: str
+    inspection_id: str
+    plan_id: str
+
+
+@dataclass(frozen=True)
 class DrawInputs:
     """Everything the draw depends on; recorded with the plan so that it can be re-run."""
 
@@ -152,6 +165,7 @@ class DrawInputs:
     responsible: Mapping[str, str] = field(default_factory=dict)  # unit id → its 监管责任人
     exclude_responsible: bool = True
     algorithm: str = ALGORITHM
+    already_planned: tuple[AlreadyPlanned, ...] = ()  # left out, sorted by enterprise id; not used by run()
 
     def __post_init__(self) -> None:
         if not self.seed:
@@ -166,6 +180,11 @@ class DrawInputs:
             raise ValueError("a must-visit unit is listed twice")
         if set(self.must_visit) & set(self.candidates):
             raise ValueError("a must-visit unit is also a candidate of the draw")
+        left_out = [item.enterprise_id for item in self.already_planned]
+        if left_out != sorted(set(left_out)):
+            raise ValueError("already planned units must be sorted and unique")
+        if set(left_out) & (set(self.candidates) | set(self.must_visit)):
+            raise ValueError("an already planned unit is also in the draw")
 
 
 @dataclass(frozen=True)
@@ -196,8 +215,9 @@ def run(inputs: DrawInputs) -> DrawResult:
 
 
 def inputs_to_json(inputs: DrawInputs) -> dict[str, Any]:
-    """The recorded form of the inputs (canonical: sorted roster and conflicts)."""
-    return {
+    """The recorded form of the inputs (canonical: sorted roster and conflicts; ``already_planned`` only when
+    some units were left out, so that the records and digests made before it existed stay the same)."""
+    recorded: dict[str, Any] = {
         "algorithm": inputs.algorithm,
         "seed": inputs.seed,
         "jurisdiction": inputs.jurisdiction,
@@ -216,6 +236,16 @@ def inputs_to_json(inputs: DrawInputs) -> dict[str, Any]:
         "responsible": dict(sorted(inputs.responsible.items())),
         "exclude_responsible": inputs.exclude_responsible,
     }
+    if inputs.already_planned:
+        recorded["already_planned"] = [
+            {
+                "enterprise_id": item.enterprise_id,
+                "inspection_id": item.inspection_id,
+                "plan_id": item.plan_id,
+            }
+            for item in inputs.already_planned
+        ]
+    return recorded
 
 
 def inputs_from_json(data: Mapping[str, Any]) -> DrawInputs:
@@ -238,6 +268,14 @@ def inputs_from_json(data: Mapping[str, Any]) -> DrawInputs:
         responsible=dict(data["responsible"]),
         exclude_responsible=bool(data["exclude_responsible"]),
         algorithm=data["algorithm"],
+        already_planned=tuple(
+            AlreadyPlanned(
+                enterprise_id=item["enterprise_id"],
+                inspection_id=item["inspection_id"],
+                plan_id=item["plan_id"],
+            )
+            for item in data.get("already_planned", [])
+        ),
     )
 
 

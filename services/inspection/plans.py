@@ -11,6 +11,12 @@
   draw made stays listed, so a bureau cannot quietly draw again until it likes the result. Publishing
   creates one ``planned`` inspection per unit and announces ``inspection.plan.published``; it is refused
   while a unit has fewer than two eligible inspectors; a published plan never changes.
+* One open visit per unit: a unit that already has an open (planned or in-progress) inspection of another
+  plan — a county's and one of its stations', or two campaigns of a county — is left out of the draw (neither
+  must-visit nor candidate) and listed in ``inputs.already_planned`` (covered by ``inputs_sha256``). Publishing
+  checks again, as another plan may have been published since the draft was drawn: 409
+  ``PLAN_UNITS_ALREADY_PLANNED`` with the units, and nothing is written; the bureau draws a new plan. Once that
+  inspection is submitted or reviewed, the unit may be planned again.
 * Visit duty (半年内现场检查不少于1次): each locked unit's last on-site visit (latest submitted or reviewed
   inspection, on the device's submission date or else the date received), the next due date
   (``draw.visit_due_on``) and whether it is overdue.
@@ -29,7 +35,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, StringConstraints, field_validator
-from sqlalchemy import DateTime, func, select, type_coerce, update
+from sqlalchemy import DateTime, func, select, text, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +57,8 @@ router = APIRouter(tags=["plans 双随机检查计划"])
 CLOSED_STATUSES = ("deregistered", "revoked", "moved_out")  # 注销、吊销、迁出
 KINDS = ("production", "sales")
 VISITED_STATUSES = ("submitted", "reviewed")
+# An inspection still to be made: a unit with one from a plan is not planned again until it is done.
+OPEN_STATUSES = ("planned", "in_progress")
 REASONS = Literal["locked_due", "special_due", "key_due", "random"]
 
 
@@ -103,6 +111,10 @@ class PlanPublishedAlready(Conflict):
 
 class PlanUnstaffed(Conflict):
     code, title = "PLAN_UNSTAFFED", "有单位可抽取的执法检查人员不足两名，计划不能公布"
+
+
+class PlanUnitsAlreadyPlanned(Conflict):
+    code, title = "PLAN_UNITS_ALREADY_PLANNED", "有单位已列入其他已公布的检查计划且尚未检查完毕，计划不能公布"
 
 
 # ------------------------------------------------------------------------------------------------ schemas
@@ -210,7 +222,8 @@ class PlanSummaryPublic(BaseModel):
 class PlanPublic(PlanSummaryPublic):
     entries: list[PlanEntryPublic]
     inputs: dict[str, Any] = Field(
-        description="重新抽取所需的全部输入：种子、候选单位、人员名录、回避关系、监管责任人"
+        description="重新抽取所需的全部输入：种子、候选单位、人员名录、回避关系、监管责任人；"
+        "already_planned：已有其他计划未完成的检查任务而未参与本次抽取的单位（enterprise_id、inspection_id、plan_id）"
     )
 
 
@@ -405,6 +418,35 @@ async def last_visits(session: AsyncSession, units: Any) -> dict[str, tuple[date
 # ------------------------------------------------------------------------------------------------ plans
 
 
+async def open_plan_inspections(session: AsyncSession, enterprise_ids: Any) -> dict[str, tuple[str, str]]:
+    """Units among ``enterprise_ids`` (ids or a select of ids) with an open inspection of a plan: its id and
+    its plan's, the earliest made when (from before this rule) there are several."""
+    stmt = (
+        select(Inspection.enterprise_id, Inspection.id, Inspection.plan_id)
+        .where(
+            Inspection.enterprise_id.in_(enterprise_ids),  # type: ignore[attr-defined]
+            Inspection.plan_id.is_not(None),  # type: ignore[union-attr]
+            Inspection.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+        )
+        .order_by(Inspection.created_at, Inspection.id)
+    )
+    found: dict[str, tuple[str, str]] = {}
+    for unit, inspection_id, plan_id in (await session.execute(stmt)).all():
+        found.setdefault(unit, (inspection_id, plan_id))
+    return found
+
+
+async def _lock_county_plans(session: AsyncSession, region_code: str) -> None:
+    """Serialise the publication of plans of one county (its own and its stations': only they can share a
+    unit), so that two plans published at the same moment cannot both plan a unit (PostgreSQL advisory lock
+    for the transaction; SQLite serialises writers anyway, and the caller has written already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"qsr-plan-publish:{region_code[:6]}"},
+        )
+
+
 def _summary(plan: InspectionPlan) -> dict[str, Any]:
     return json.loads(plan.summary or "{}")
 
@@ -442,13 +484,19 @@ async def create_plan(*, session: AsyncSession, caller: Caller, data: PlanCreate
         by=data.period_end,
     )
     must_ids = {unit_id for unit_id, _, _ in must_visit}
-    candidates = tuple(
-        sorted(
-            unit.id
-            for unit in units
-            if unit.id not in must_ids and unit.operating_status == "normal" and unit.kind in KINDS
-        )
+    pool = {
+        unit.id
+        for unit in units
+        if unit.id not in must_ids and unit.operating_status == "normal" and unit.kind in KINDS
+    }
+    # A unit another plan will visit anyway is left out, and the record says so.
+    taken = await open_plan_inspections(session, select(KnownEnterprise.id).where(*scope))
+    already_planned = tuple(
+        draw.AlreadyPlanned(enterprise_id=unit_id, inspection_id=taken[unit_id][0], plan_id=taken[unit_id][1])
+        for unit_id in sorted((must_ids | pool) & set(taken))
     )
+    must_visit = [item for item in must_visit if item[0] not in taken]
+    candidates = tuple(sorted(pool - set(taken)))
     roster = (
         (await session.execute(select(Inspector).where(Inspector.region_code.startswith(data.region_code))))  # type: ignore[attr-defined]
         .scalars()
@@ -472,6 +520,7 @@ async def create_plan(*, session: AsyncSession, caller: Caller, data: PlanCreate
         ),
         responsible={unit.id: unit.responsible_inspector for unit in units if unit.responsible_inspector},
         exclude_responsible=data.exclude_responsible_inspector,
+        already_planned=already_planned,
     )
     # Record only what bears on the plan's units (the pool in full): the same draw, a smaller record.
     planned = set(full.must_visit) | set(draw.run(full).drawn)
@@ -487,6 +536,7 @@ async def create_plan(*, session: AsyncSession, caller: Caller, data: PlanCreate
         ),
         responsible={unit: who for unit, who in full.responsible.items() if unit in planned},
         exclude_responsible=full.exclude_responsible,
+        already_planned=full.already_planned,
     )
     result = draw.run(inputs)
     plan = InspectionPlan(
@@ -654,6 +704,17 @@ async def publish_plan(*, session: AsyncSession, caller: Caller, plan_id: str) -
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise PlanPublishedAlready("检查计划已公布")
+    # A plan published since this draft was drawn may hold its units: checked again after the claim (on SQLite
+    # the first write, which holds the database's write lock until commit) and under the county's lock (on
+    # PostgreSQL), so of two overlapping plans published at once the second sees the first's inspections.
+    # Refusing rolls the claim back with everything else.
+    await _lock_county_plans(session, plan.region_code)
+    taken = await open_plan_inspections(session, [e.enterprise_id for e in entries])
+    if taken:
+        raise PlanUnitsAlreadyPlanned(
+            f"{len(taken)} 家单位在本草稿抽取后已列入其他检查计划且尚未检查完毕：请重新制定计划（重新抽取）",
+            enterprise_ids=sorted(taken),
+        )
     plan.status, plan.published_at = "published", now
     units = {
         unit.id: unit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from services.common.auth import Caller
-from services.common.db import today_cn
+from services.common.db import CHINA, today_cn
 from services.common.events import (
     CLASS_CHANGED,
     ENTERPRISE_REGISTERED,
@@ -547,6 +549,245 @@ async def test_plans_are_input_checked_and_kept_within_the_jurisdiction(settings
         assert (await client.get("/plans/no-such-plan", headers=wenshui)).status_code == 404
         bad_cursor = await client.get("/plans", params={"cursor": "???"}, headers=wenshui)
         assert bad_cursor.status_code == 422
+
+
+# ------------------------------------------------------------------------------------------------ one open visit
+
+
+async def county_and_station(app: FastAPI, client: httpx.AsyncClient, settings: Settings) -> None:
+    """Two units the station must visit, two more of the station, two of the county; two inspectors each."""
+    await add(
+        app,
+        unit(
+            "l1",
+            1,
+            locked=True,
+            supervision_class="key",
+            visit_every_months=6,
+            locked_since=TODAY - timedelta(days=200),
+            station_code="141121001",
+        ),
+        unit("k1", 2, supervision_class="key", station_code="141121001"),
+        unit("s1", 3, station_code="141121001"),
+        unit("s2", 4, station_code="141121001"),
+        unit("c1", 5),
+        unit("c2", 6),
+    )
+    await roster(client, settings, li="141121", wang="141121", zhang="141121001", zhao="141121001")
+
+
+async def published(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    plan = await client.post("/plans", json=plan_body(**body), headers=headers)
+    assert plan.status_code == 201, plan.text
+    response = await client.post(f"/plans/{plan.json()['id']}/publish", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def phone(
+    client: httpx.AsyncClient, settings: Settings, inspection_id: str, inspector: str, kind: str
+) -> None:
+    """One of the inspection's inspectors starts it (``start``) or submits it all ✓ (``submit``) on the phone."""
+    caller = Caller(username=inspector, role="regulator", region_code="141121")
+    headers = identity(settings, caller)
+    assigned = (await client.get("/assignments", headers=headers)).json()["items"]
+    task = next(item for item in assigned if item["id"] == inspection_id)
+    op: dict[str, Any] = {
+        "type": kind,
+        "inspection_id": inspection_id,
+        "device_id": f"phone-{new_id()}",
+        "device_seq": 1,
+        "device_time": datetime.now(CHINA).replace(tzinfo=None).isoformat(timespec="seconds"),
+        "base_version": task["version"],
+    }
+    if kind == "submit":
+        op["results"] = {item["id"]: {"result": "pass", "note": ""} for item in task["checklist"]}
+    synced = await client.post("/inspections/sync", json={"operations": [op]}, headers=headers)
+    assert synced.status_code == 200 and synced.json()["applied"] == 1, synced.text
+
+
+async def open_plan_visits(app: FastAPI) -> dict[str, list[str]]:
+    """Each unit's open inspections made by plans (their plan ids)."""
+    async with app.state.db.session() as session:
+        rows = (
+            await session.execute(
+                select(Inspection.enterprise_id, Inspection.plan_id).where(
+                    Inspection.plan_id.is_not(None), Inspection.status.in_(("planned", "in_progress"))
+                )
+            )
+        ).all()
+    found: dict[str, list[str]] = {}
+    for enterprise_id, plan_id in rows:
+        found.setdefault(enterprise_id, []).append(plan_id)
+    return found
+
+
+async def test_a_unit_with_an_open_inspection_of_a_published_plan_is_left_out_of_another_until_it_is_done(
+    settings: Settings,
+) -> None:
+    async with inspection(settings) as (app, client):
+        await county_and_station(app, client, settings)
+        wenshui, station = identity(settings, WENSHUI), identity(settings, STATION)
+        # The county visits the two units due (ratio 0: no draw).
+        county_plan = await published(client, wenshui, ratio=0)
+        assert sorted(by_unit(county_plan)) == ["k1", "l1"]
+        opened = {e["enterprise_id"]: e["inspection_id"] for e in county_plan["entries"]}
+
+        # The station's plan of the same month leaves them out, and says why.
+        drawn = await client.post("/plans", json=plan_body(region_code="141121001", ratio=1), headers=station)
+        assert drawn.status_code == 201, drawn.text
+        plan = drawn.json()
+        assert sorted(by_unit(plan)) == ["s1", "s2"]
+        assert (plan["must_visit_count"], plan["candidate_count"], plan["drawn_count"]) == (0, 2, 2)
+        assert plan["inputs"]["already_planned"] == [
+            {"enterprise_id": "k1", "inspection_id": opened["k1"], "plan_id": county_plan["id"]},
+            {"enterprise_id": "l1", "inspection_id": opened["l1"], "plan_id": county_plan["id"]},
+        ]
+        # Still verifiable, by the service and by anyone from what the plan shows; the list is in the digest.
+        verified = (await client.get(f"/plans/{plan['id']}/verify", headers=station)).json()
+        assert verified["matches"] is True and verified["inputs_intact"] is True
+        assert draw.inputs_digest(draw.inputs_from_json(plan["inputs"])) == plan["inputs_sha256"]
+        async with app.state.db.transaction() as session:
+            row = await session.get(InspectionPlan, plan["id"])
+            summary = json.loads(row.summary)
+            summary["inputs"]["already_planned"].pop()
+            kept = row.summary
+            row.summary = json.dumps(summary)
+        forged = (await client.get(f"/plans/{plan['id']}/verify", headers=station)).json()
+        assert forged["inputs_intact"] is False and forged["matches"] is False
+        async with app.state.db.transaction() as session:
+            (await session.get(InspectionPlan, plan["id"])).summary = kept
+        station_plan = (await client.post(f"/plans/{plan['id']}/publish", headers=station)).json()
+        assert station_plan["status"] == "published"
+
+        # The county's next campaign finds all four station units planned, by either plan.
+        again = (await client.post("/plans", json=plan_body(ratio=1, seed="2"), headers=wenshui)).json()
+        assert sorted(by_unit(again)) == ["c1", "c2"]
+        assert {item["enterprise_id"]: item["plan_id"] for item in again["inputs"]["already_planned"]} == {
+            "k1": county_plan["id"],
+            "l1": county_plan["id"],
+            "s1": plan["id"],
+            "s2": plan["id"],
+        }
+
+        # l1 is visited and submitted; k1's visit is only under way, so it still holds k1.
+        l1_inspector = by_unit(county_plan)["l1"]["inspectors"][0]
+        await phone(client, settings, opened["l1"], l1_inspector, "submit")
+        await phone(client, settings, opened["k1"], by_unit(county_plan)["k1"]["inspectors"][0], "start")
+        later = (
+            await client.post("/plans", json=plan_body(region_code="141121001", ratio=1), headers=station)
+        ).json()
+        # Visited today, l1 is no longer due: it comes back as an ordinary candidate, and is drawn.
+        assert [(e["enterprise_id"], e["reason"]) for e in later["entries"]] == [("l1", "random")]
+        assert [item["enterprise_id"] for item in later["inputs"]["already_planned"]] == ["k1", "s1", "s2"]
+        assert (await client.post(f"/plans/{later['id']}/publish", headers=station)).status_code == 200
+        assert (await client.get(f"/plans/{later['id']}/verify", headers=station)).json()["matches"] is True
+        assert await open_plan_visits(app) == {
+            "k1": [county_plan["id"]],
+            "l1": [later["id"]],
+            "s1": [plan["id"]],
+            "s2": [plan["id"]],
+        }
+
+
+async def test_a_draft_drawn_before_an_overlapping_plan_was_published_is_refused_and_writes_nothing(
+    settings: Settings,
+) -> None:
+    async with inspection(settings) as (app, client):
+        await county_and_station(app, client, settings)
+        wenshui, station = identity(settings, WENSHUI), identity(settings, STATION)
+        county_draft = (await client.post("/plans", json=plan_body(ratio=1), headers=wenshui)).json()
+        assert sorted(by_unit(county_draft)) == ["c1", "c2", "k1", "l1", "s1", "s2"]
+        assert "already_planned" not in county_draft["inputs"]  # nothing left out: the record as before
+        station_plan = await published(client, station, region_code="141121001", ratio=1)
+
+        refused = await client.post(f"/plans/{county_draft['id']}/publish", headers=wenshui)
+        assert (refused.status_code, refused.json()["code"]) == (409, "PLAN_UNITS_ALREADY_PLANNED")
+        assert refused.json()["enterprise_ids"] == ["k1", "l1", "s1", "s2"]
+        assert "重新制定计划" in refused.json()["detail"]
+        after = (await client.get(f"/plans/{county_draft['id']}", headers=wenshui)).json()
+        assert after["status"] == "draft" and after["published_at"] is None
+        assert all(e["inspection_id"] is None for e in after["entries"])
+        async with app.state.db.session() as session:
+            assert (
+                await session.execute(select(Inspection.id).where(Inspection.plan_id == county_draft["id"]))
+            ).all() == []
+        assert await open_plan_visits(app) == {u: [station_plan["id"]] for u in ("k1", "l1", "s1", "s2")}
+        # The draft still verifies; a new draw leaves the station's units out and can be published.
+        verified = (await client.get(f"/plans/{county_draft['id']}/verify", headers=wenshui)).json()
+        assert verified["matches"] is True
+        redrawn = await published(client, wenshui, ratio=1)
+        assert sorted(by_unit(redrawn)) == ["c1", "c2"]
+
+
+async def test_two_overlapping_plans_published_at_the_same_moment_do_not_both_pass(
+    settings: Settings,
+) -> None:
+    async with inspection(settings) as (app, client):
+        await county_and_station(app, client, settings)
+        wenshui, station = identity(settings, WENSHUI), identity(settings, STATION)
+        for round_ in range(3):
+            county_draft = (
+                await client.post("/plans", json=plan_body(ratio=1, seed=f"c{round_}"), headers=wenshui)
+            ).json()
+            station_draft = (
+                await client.post(
+                    "/plans",
+                    json=plan_body(region_code="141121001", ratio=1, seed=f"s{round_}"),
+                    headers=station,
+                )
+            ).json()
+            assert by_unit(county_draft) and by_unit(station_draft)
+            answers = await asyncio.gather(
+                client.post(f"/plans/{county_draft['id']}/publish", headers=wenshui),
+                client.post(f"/plans/{station_draft['id']}/publish", headers=station),
+            )
+            assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+            assert (
+                next(a for a in answers if a.status_code == 409).json()["code"]
+                == "PLAN_UNITS_ALREADY_PLANNED"
+            )
+            open_visits = await open_plan_visits(app)
+            assert all(len(plans) == 1 for plans in open_visits.values()), open_visits
+            # Done with this round: every open visit is submitted, and the next round draws all units again.
+            for inspection_id, inspectors in await open_inspections(app):
+                await phone(client, settings, inspection_id, inspectors[0], "submit")
+
+
+async def open_inspections(app: FastAPI) -> list[tuple[str, list[str]]]:
+    async with app.state.db.session() as session:
+        rows = (
+            await session.execute(
+                select(Inspection.id, Inspection.inspectors).where(
+                    Inspection.status.in_(("planned", "in_progress"))
+                )
+            )
+        ).all()
+    return [(inspection_id, json.loads(inspectors)) for inspection_id, inspectors in rows]
+
+
+async def test_a_record_made_before_already_planned_existed_keeps_its_form_and_digest() -> None:
+    # A plan recorded before units could be left out: read back, it is the same record with the same digest.
+    recorded = {
+        "algorithm": "sha256-rank-v1",
+        "seed": "体彩 2026001",
+        "jurisdiction": "141121",
+        "candidates": ["u1", "u2", "u3"],
+        "count": 2,
+        "must_visit": ["m1"],
+        "roster": [{"username": "li", "region_code": "141121", "active": True, "conflicts": ["u1"]}],
+        "responsible": {"m1": "wang"},
+        "exclude_responsible": True,
+    }
+    inputs = draw.inputs_from_json(recorded)
+    assert inputs.already_planned == () and draw.inputs_to_json(inputs) == recorded
+    canonical = json.dumps(recorded, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    assert draw.inputs_digest(inputs) == hashlib.sha256(canonical.encode()).hexdigest()
+    # A unit left out may be neither drawn nor visited anyway.
+    with pytest.raises(ValueError):
+        draw.inputs_from_json(
+            {**recorded, "already_planned": [{"enterprise_id": "u2", "inspection_id": "i", "plan_id": "p"}]}
+        )
 
 
 # ------------------------------------------------------------------------------------------------ visit duty
