@@ -87,6 +87,33 @@ def _health_router() -> APIRouter:
     return router
 
 
+Job = Callable[[FastAPI], Awaitable[None]]
+
+
+def periodic(
+    counter: str, interval: Callable[[Settings], float], run: Callable[[FastAPI], Awaitable[str]]
+) -> Job:
+    """A background job that runs ``run`` at start and then every ``interval(settings)`` seconds, logging what it
+    returns; a failure is logged and the job runs again at the next interval. ``app.state.<counter>`` counts the
+    completed runs (tests wait on it)."""
+
+    async def job(app: FastAPI) -> None:
+        setattr(app.state, counter, 0)
+        while True:
+            try:
+                if said := await run(app):
+                    log.info("%s: %s", counter, said)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed; it runs again at the next interval", counter)
+            setattr(app.state, counter, getattr(app.state, counter) + 1)
+            await asyncio.sleep(interval(app.state.settings))
+
+    job.__name__ = counter
+    return job
+
+
 def create_service_app(
     name: str,
     *,
@@ -95,7 +122,7 @@ def create_service_app(
     router: APIRouter,
     handlers: dict[Any, Handler] | None = None,
     settings: Settings | None = None,
-    background: Sequence[Callable[[FastAPI], Awaitable[None]]] = (),
+    background: Sequence[Job] = (),
 ) -> FastAPI:
     """A QSR service: its routes, its own database (migrated at start), its outbox relay and consumers.
 

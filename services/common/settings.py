@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     registry_duty_check_interval_seconds: float = 3600.0
     # Inspection: how often rectifications past their deadline are looked for (整改逾期).
     inspection_overdue_check_interval_seconds: float = 3600.0
+    # A batch's Idempotency-Key is answered from its kept response this long; a phone retrying later still
+    # changes nothing (operations carry the device's ids and versions), it only gets a fresh answer.
+    inspection_idempotency_retention_days: int = 30
 
     @field_validator("env")
     @classmethod

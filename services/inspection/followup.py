@@ -21,7 +21,6 @@ Rules chosen here:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import date, timedelta
@@ -35,7 +34,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.app import DbDep
+from services.common.app import DbDep, periodic
 from services.common.auth import Caller, CallerDep
 from services.common.db import Database, UTCDateTime, today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
@@ -418,22 +417,15 @@ async def detect_overdue(db: Database, today: date, *, batch: int = 500) -> int:
             return marked
 
 
-async def overdue_job(app: FastAPI) -> None:
-    """Look for overdue rectifications at start, then every ``inspection_overdue_check_interval_seconds``;
-    stops when cancelled. ``app.state.overdue_checks`` counts the completed runs."""
-    app.state.overdue_checks = 0
-    interval = app.state.settings.inspection_overdue_check_interval_seconds
-    while True:
-        try:
-            marked = await detect_overdue(app.state.db, today_cn())
-            if marked:
-                log.info("rectifications newly overdue: %d", marked)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("overdue check failed; it runs again at the next interval")
-        app.state.overdue_checks += 1
-        await asyncio.sleep(interval)
+async def _detect_overdue(app: FastAPI) -> str:
+    marked = await detect_overdue(app.state.db, today_cn())
+    return f"rectifications newly overdue: {marked}" if marked else ""
+
+
+# Look for overdue rectifications at start, then every ``inspection_overdue_check_interval_seconds``.
+overdue_job = periodic(
+    "overdue_checks", lambda settings: settings.inspection_overdue_check_interval_seconds, _detect_overdue
+)
 
 
 # -------------------------------------------------------------------------------------------- spot checks

@@ -79,14 +79,14 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, FastAPI, Header, Query
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator, model_validator
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.app import DbDep
+from services.common.app import DbDep, periodic
 from services.common.auth import Caller, CallerDep
 from services.common.db import CHINA, Database, UTCDateTime, as_utc, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, QSRError
@@ -95,8 +95,6 @@ from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset_sorted
 from services.inspection import checklists, evidence, repository
-from services.inspection.evidence import EvidenceDigestInvalid as EvidenceDigestInvalid  # re-exported
-from services.inspection.evidence import expected_digest as expected_digest  # re-exported
 from services.inspection.models import (
     Complaint,
     EvidenceFile,
@@ -811,6 +809,27 @@ def _replay(record: IdempotencyRecord, request_hash: str) -> JSONResponse:
     return JSONResponse(
         json.loads(record.response), status_code=record.status_code, headers={"Idempotent-Replayed": "true"}
     )
+
+
+async def purge_idempotency(db: Database, before: datetime) -> int:
+    """Forget the responses kept for Idempotency-Keys made before ``before``; returns how many."""
+    async with db.transaction() as session:
+        result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < before))  # type: ignore[arg-type]
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def _purge_idempotency(app: FastAPI) -> str:
+    days = app.state.settings.inspection_idempotency_retention_days
+    purged = await purge_idempotency(app.state.db, utcnow() - timedelta(days=days))
+    return f"idempotency records older than {days} days forgotten: {purged}" if purged else ""
+
+
+# Every ``inspection_overdue_check_interval_seconds`` as well: a daily chore.
+idempotency_job = periodic(
+    "idempotency_purges",
+    lambda settings: settings.inspection_overdue_check_interval_seconds,
+    _purge_idempotency,
+)
 
 
 # ------------------------------------------------------------------------------------------------- routes

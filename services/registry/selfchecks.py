@@ -18,7 +18,6 @@ period of any kind), announcing SELF_CHECK_OVERDUE once each time a unit falls b
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections import defaultdict
@@ -35,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.app import DbDep
+from services.common.app import DbDep, periodic
 from services.common.auth import ENTERPRISE, Caller, CallerDep
 from services.common.db import CHINA, Database, UTCDateTime, as_utc, today_cn, utcnow
 from services.common.errors import Conflict, Invalid, NotFound
@@ -806,21 +805,15 @@ async def check_duties(db: Database, today: date) -> int:
                     )
 
 
-async def duty_job(app: FastAPI) -> None:
-    """Check duties at start, then every ``registry_duty_check_interval_seconds``; stops when cancelled.
-    ``app.state.duty_checks`` counts the completed checks."""
-    app.state.duty_checks = 0
-    interval = app.state.settings.registry_duty_check_interval_seconds
-    while True:
-        try:
-            announced = await check_duties(app.state.db, today_cn())
-            log.info("self-check duty check: %d units newly overdue", announced)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("self-check duty check failed; it runs again at the next interval")
-        app.state.duty_checks += 1
-        await asyncio.sleep(interval)
+async def _check_duties(app: FastAPI) -> str:
+    announced = await check_duties(app.state.db, today_cn())
+    return f"self-check duty check: {announced} units newly overdue"
+
+
+# Check duties at start, then every ``registry_duty_check_interval_seconds``.
+duty_job = periodic(
+    "duty_checks", lambda settings: settings.registry_duty_check_interval_seconds, _check_duties
+)
 
 
 # ------------------------------------------------------------------------------------------------ reading

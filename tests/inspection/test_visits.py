@@ -20,10 +20,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from services.common.auth import Caller
-from services.common.db import CHINA
+from services.common.db import CHINA, utcnow
 from services.common.events import ENTERPRISE_REGISTERED, EnterpriseRegistered, make_event
 from services.common.settings import Settings
-from services.inspection import visits
+from services.inspection import evidence, visits
 from services.inspection.app import create_app
 from services.inspection.models import Complaint, Inspection, InspectionRevision, KnownEnterprise
 from tests.harness import (
@@ -209,19 +209,22 @@ async def test_only_failed_items_make_findings_and_the_visit_date_is_beijing_tim
 
 async def test_digest_headers() -> None:
     sha = hashlib.sha256(b"x").digest()
-    assert visits.expected_digest(sha.hex().upper(), None, None) == sha.hex()
+    assert evidence.expected_digest(sha.hex().upper(), None, None) == sha.hex()
     assert (
-        visits.expected_digest(None, "md5=abc, sha-256=" + base64.b64encode(sha).decode(), None) == sha.hex()
+        evidence.expected_digest(None, "md5=abc, sha-256=" + base64.b64encode(sha).decode(), None)
+        == sha.hex()
     )
-    assert visits.expected_digest(None, None, "sha-256=:" + base64.b64encode(sha).decode() + ":") == sha.hex()
-    assert visits.expected_digest(None, "md5=abc", None) is None
+    assert (
+        evidence.expected_digest(None, None, "sha-256=:" + base64.b64encode(sha).decode() + ":") == sha.hex()
+    )
+    assert evidence.expected_digest(None, "md5=abc", None) is None
     for bad in (
         ("zz", None, None),
         (None, "sha-256=!!", None),
         (None, "sha-256=" + base64.b64encode(b"x").decode(), None),
     ):
-        with pytest.raises(visits.EvidenceDigestInvalid):
-            visits.expected_digest(*bad)
+        with pytest.raises(evidence.EvidenceDigestInvalid):
+            evidence.expected_digest(*bad)
 
 
 # ------------------------------------------------------------------------------------------ assignments
@@ -313,6 +316,14 @@ async def test_a_batch_sent_twice_creates_each_inspection_once(world: World) -> 
         detail = await world.detail(inspection_id)
         assert detail["status"] == "submitted" and detail["revisions"] == 4 and detail["version"] == 4
         assert [f["item_id"] for f in detail["findings"]] == ["1.1"]
+
+    # Kept responses are forgotten after the retention; the same batch with the same key then changes nothing.
+    db = world.app.state.db
+    assert await visits.purge_idempotency(db, utcnow() - timedelta(days=1)) == 0
+    assert await visits.purge_idempotency(db, utcnow() + timedelta(seconds=1)) == 2  # LI's and WANG's
+    late = await world.sync(LI, batch, **{"Idempotency-Key": key})
+    assert "Idempotent-Replayed" not in late.headers and statuses(late) == ["duplicate"] * 12
+    assert len((await world.client.get("/inspections", headers=world.headers(WENSHUI))).json()["items"]) == 3
 
 
 async def test_a_batch_cut_off_half_way_then_retried_applies_everything_once(world: World) -> None:
