@@ -43,7 +43,7 @@ from services.common.messaging import PoisonEvent, emit
 from services.common.settings import Settings
 from services.registry import audit, pii, repository
 from services.registry.models import Enterprise, Manager, PersonQualification, Training
-from services.registry.schemas import FINAL_STATUSES
+from services.registry.schemas import FINAL_STATUSES, EnterpriseUpdate
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ class ManagerRole(StrEnum):
 
 
 ROLE_NAMES = {"quality_director": "质量安全总监", "quality_officer": "质量安全员", "principal": "主要负责人"}
+# A unit names one quality director and has one principal (企业主要负责人全面负责，质量安全总监、质量安全员
+# 分级负责); it may have several officers. Units entered before this rule may still hold several.
+SINGLE_POSTS = frozenset({ManagerRole.quality_director, ManagerRole.principal})
 
 # 考核结果 of a person. ``failed`` is kept for a result recorded without its consequence; both bar the post.
 QUALIFIED, FAILED, DISQUALIFIED = "qualified", "failed", "disqualified"
@@ -101,6 +104,14 @@ class AlreadyAppointed(Conflict):
 
 class ManagerAlreadyRemoved(Conflict):
     code, title = "MANAGER_ALREADY_REMOVED", "该人员已免职"
+
+
+class PostOccupied(Conflict):
+    code, title = "MANAGER_POST_OCCUPIED", "本单位该职务已有在任人员，请先免职或注明接任对象"
+
+
+class ReplacesInvalid(Invalid):
+    code, title = "MANAGER_REPLACES_INVALID", "被接任人员须为本单位同一职务的在任人员"
 
 
 class EnterpriseClosed(Conflict):
@@ -180,6 +191,12 @@ class ManagerAppoint(BaseModel):
     phone: str | None = Field(default=None, max_length=30, description="手机或带区号的固定电话")
     appointed_on: date = Field(description="任命日期")
     note: str | None = Field(default=None, max_length=500, description="备注（如任命文件文号）")
+    replaces: str | None = Field(
+        default=None,
+        max_length=36,
+        description="接任：被接任的本单位同一职务在任人员编号；该人员于任命日期免职（质量安全总监、"
+        "主要负责人已有在任人员时必填）",
+    )
 
 
 class ManagerChange(BaseModel):
@@ -261,8 +278,14 @@ async def require_reader(session: AsyncSession, caller: Caller, enterprise_id: s
 
 
 async def _lock(session: AsyncSession, enterprise: Enterprise) -> None:
-    """Serialise changes to one unit's managers (PostgreSQL row lock; SQLite serialises writers anyway)."""
-    await session.execute(select(Enterprise.id).where(Enterprise.id == enterprise.id).with_for_update())
+    """Serialise changes to one unit's managers (PostgreSQL row lock; SQLite serialises writers anyway). The
+    row is read again under the lock: a principal's appointment changes the unit's record at its version."""
+    await session.execute(
+        select(Enterprise)
+        .where(Enterprise.id == enterprise.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 async def _lock_person(session: AsyncSession, person: str) -> None:
@@ -415,7 +438,12 @@ async def refresh_duties(session: AsyncSession, enterprise: Enterprise) -> None:
 async def appoint(
     *, session: AsyncSession, caller: Caller, settings: Settings, enterprise_id: str, data: ManagerAppoint
 ) -> Manager:
-    """任命: refused for a person barred by a failed exam, and for a person already holding the post here."""
+    """任命: refused for a person barred by a failed exam, and for a person already holding the post here.
+
+    A unit names one quality director and one principal: while someone holds that post, a new appointment
+    must name whom it replaces (``replaces``); the predecessor is then removed as of the new appointment
+    date in the same transaction (接任). Officers may be several; ``replaces`` works for them too. A
+    principal's appointment also brings the unit's record (主要负责人) up to date."""
     enterprise = await require_keeper(session, caller, enterprise_id)
     if enterprise.operating_status in FINAL_STATUSES:
         raise EnterpriseClosed()
@@ -449,6 +477,12 @@ async def appoint(
     )
     if holding.first() is not None:
         raise AlreadyAppointed(f"{data.name} 已是本单位在任的{ROLE_NAMES[data.role]}")
+    if data.replaces is not None:
+        predecessor: Manager | None = await _predecessor(session, enterprise, data)
+    else:
+        predecessor = None
+        if data.role in SINGLE_POSTS:
+            await _refuse_if_occupied(session, enterprise, data)
     now = utcnow()
     manager = Manager(
         id=new_id(),
@@ -463,6 +497,15 @@ async def appoint(
         created_at=now,
         updated_at=now,
     )
+    if predecessor is not None:
+        _end(
+            session,
+            caller,
+            enterprise,
+            predecessor,
+            removed_on=data.appointed_on,
+            reason=f"由{data.name}接任",
+        )
     session.add(manager)
     _record_change(
         session,
@@ -472,10 +515,101 @@ async def appoint(
         MANAGER_APPOINTED,
         action="appointed",
         changes=audit.diff({}, _audited(manager)),
-        reason=data.note or f"任命{ROLE_NAMES[data.role]}",
+        reason=data.note
+        or f"任命{ROLE_NAMES[data.role]}" + (f"，接任{predecessor.name}" if predecessor is not None else ""),
     )
     await refresh_duties(session, enterprise)
+    if data.role == ManagerRole.principal:
+        record: dict[str, str | None] = {"principal_name": data.name}
+        # The phone follows the person: another person without one clears the predecessor's number; the
+        # person the record already names keeps the stored one unless a new one is given.
+        if phone is not None or data.name != enterprise.principal_name:
+            record["principal_phone"] = phone
+        await _sync_principal(
+            session,
+            caller,
+            settings,
+            enterprise,
+            record,
+            reason=f"任命主要负责人{data.name}（{data.appointed_on}）",
+        )
     return manager
+
+
+async def _predecessor(session: AsyncSession, enterprise: Enterprise, data: ManagerAppoint) -> Manager:
+    """The manager named in ``replaces``: in post in this unit, in the same role, appointed no later."""
+    predecessor = await session.get(Manager, data.replaces)
+    if predecessor is None or predecessor.enterprise_id != enterprise.id:
+        raise ReplacesInvalid(f"本单位没有编号为 {data.replaces} 的质量安全管理人员", field="replaces")
+    if predecessor.role != data.role.value:
+        raise ReplacesInvalid(
+            f"{predecessor.name} 是本单位的{ROLE_NAMES[predecessor.role]}，不能由{ROLE_NAMES[data.role]}接任",
+            field="replaces",
+        )
+    if predecessor.removed_on is not None:
+        raise ManagerAlreadyRemoved(
+            f"{predecessor.name} 已于 {predecessor.removed_on} 免职，无需接任；请去掉 replaces 后重新任命",
+            field="replaces",
+        )
+    if data.appointed_on < predecessor.appointed_on:
+        raise ManagerDateInvalid(
+            f"接任日期不能早于 {predecessor.name} 的任命日期（{predecessor.appointed_on}）",
+            field="appointed_on",
+        )
+    return predecessor
+
+
+async def _refuse_if_occupied(session: AsyncSession, enterprise: Enterprise, data: ManagerAppoint) -> None:
+    """409 while someone holds a post the unit may fill only once (several from before the rule: all named)."""
+    holders = (
+        (
+            await session.execute(
+                select(Manager)
+                .where(
+                    Manager.enterprise_id == enterprise.id,
+                    Manager.role == data.role.value,
+                    Manager.removed_on.is_(None),  # type: ignore[union-attr]
+                )
+                .order_by(Manager.appointed_on, Manager.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not holders:
+        return
+    post = ROLE_NAMES[data.role]
+    named = "、".join(f"{m.name}（自 {m.appointed_on} 起）" for m in holders)
+    raise PostOccupied(
+        f"本单位已有在任的{post}：{named}。一个单位只设一名{post}：请先将其免职，"
+        f"或在 replaces 中填写被接任人员的编号，由{data.name}接任",
+        field="role",
+        holders=[{"id": m.id, "name": m.name, "appointed_on": m.appointed_on.isoformat()} for m in holders],
+    )
+
+
+async def _sync_principal(
+    session: AsyncSession,
+    caller: Caller,
+    settings: Settings,
+    enterprise: Enterprise,
+    record: dict[str, str | None],
+    *,
+    reason: str,
+) -> None:
+    """Bring the unit's record (主要负责人姓名、电话) in step with its principal, through the unit's own
+    change path: version, audit entry and ``registry.enterprise.updated`` as for any change of the unit
+    (nothing when it already says so). One way only: changing the record never touches the managers."""
+    from services.registry import service  # see require_keeper
+
+    await service.apply_change(
+        session=session,
+        caller=caller,
+        settings=settings,
+        enterprise=enterprise,
+        change=EnterpriseUpdate(version=enterprise.version, reason=reason, **record),
+        checked=record.keys(),
+    )
 
 
 async def correct(
@@ -488,7 +622,8 @@ async def correct(
     change: ManagerChange,
 ) -> Manager:
     """更正: the name or phone of a manager in post, with the reason (audited; the ID number is the person,
-    so a wrong one is a removal and a new appointment)."""
+    so a wrong one is a removal and a new appointment). A principal whom the unit's record names is
+    corrected there too."""
     enterprise = await require_keeper(session, caller, enterprise_id)
     await _lock(session, enterprise)
     manager = await _manager_of(session, enterprise.id, manager_id)
@@ -523,7 +658,43 @@ async def correct(
         reason=change.reason,
     )
     enterprise.updated_at = utcnow()
+    # Only when the record names this person: a later import may have named someone else since.
+    if manager.role == ManagerRole.principal.value and enterprise.principal_name == before["name"]:
+        record: dict[str, str | None] = {}
+        if "name" in changes:
+            record["principal_name"] = manager.name
+        if "phone" in changes:
+            record["principal_phone"] = vault.open(manager.phone_enc)
+        await _sync_principal(
+            session, caller, settings, enterprise, record, reason=f"更正主要负责人信息：{change.reason}"
+        )
     return manager
+
+
+def _end(
+    session: AsyncSession,
+    caller: Caller,
+    enterprise: Enterprise,
+    manager: Manager,
+    *,
+    removed_on: date,
+    reason: str,
+) -> None:
+    """免职 of a manager in post (dates checked by the caller): audited and announced."""
+    before = _audited(manager)
+    manager.removed_on = removed_on
+    manager.removal_reason = reason
+    manager.updated_at = utcnow()
+    _record_change(
+        session,
+        caller,
+        enterprise,
+        manager,
+        MANAGER_REMOVED,
+        action="removed",
+        changes=audit.diff(before, _audited(manager)),
+        reason=reason,
+    )
 
 
 async def remove(
@@ -534,7 +705,8 @@ async def remove(
     manager_id: str,
     removal: ManagerRemoval,
 ) -> Manager:
-    """免职: the manager leaves the post; the record stays in the unit's history."""
+    """免职: the manager leaves the post; the record stays in the unit's history. The unit's record keeps
+    the name of a principal removed without a successor (it is corrected when the next one is appointed)."""
     enterprise = await require_keeper(session, caller, enterprise_id)
     await _lock(session, enterprise)
     manager = await _manager_of(session, enterprise.id, manager_id)
@@ -544,20 +716,7 @@ async def remove(
         raise ManagerDateInvalid("免职日期不能晚于今天", field="removed_on")
     if removal.removed_on < manager.appointed_on:
         raise ManagerDateInvalid(f"免职日期不能早于任命日期（{manager.appointed_on}）", field="removed_on")
-    before = _audited(manager)
-    manager.removed_on = removal.removed_on
-    manager.removal_reason = removal.reason
-    manager.updated_at = utcnow()
-    _record_change(
-        session,
-        caller,
-        enterprise,
-        manager,
-        MANAGER_REMOVED,
-        action="removed",
-        changes=audit.diff(before, _audited(manager)),
-        reason=removal.reason,
-    )
+    _end(session, caller, enterprise, manager, removed_on=removal.removed_on, reason=removal.reason)
     await refresh_duties(session, enterprise)
     return manager
 

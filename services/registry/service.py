@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -381,6 +381,26 @@ async def update(
             f"您修改的是第 {change.version} 版，当前为第 {enterprise.version} 版",
             current_version=enterprise.version,
         )
+    return await apply_change(
+        session=session, caller=caller, settings=settings, enterprise=enterprise, change=change
+    )
+
+
+async def apply_change(
+    *,
+    session: AsyncSession,
+    caller: Caller,
+    settings: Settings,
+    enterprise: Enterprise,
+    change: EnterpriseUpdate,
+    checked: Collection[str] | None = None,
+) -> Enterprise:
+    """Apply a change the caller may make to this version of the unit: merged, checked, stored; if anything
+    changed, the version goes up, the change is audited and ``registry.enterprise.updated`` announced.
+
+    ``checked`` names the fields whose problems refuse the change (default: every field). A change made on
+    the unit's behalf by another record (the principal's appointment) passes its own fields, so that an
+    unrelated problem of an older record (a category since dropped from the catalogue) does not refuse it."""
     before = await snapshot(session, enterprise)
     merged = LedgerFields.model_validate(
         {
@@ -390,7 +410,7 @@ async def update(
         }
     )
     _uscc, problems = check_fields(merged, today=today_cn())
-    raise_problems(problems)
+    raise_problems([p for p in problems if checked is None or p.field in checked])
     if merged.region_code != enterprise.region_code and not caller.can_see(merged.region_code):
         raise OutOfJurisdiction(f"不能把单位迁到管辖范围外（{merged.region_code}）；请办理迁出")
     columns = scalar_columns(merged, enterprise.uscc, settings)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from sqlalchemy import update
 from stdnum.cn import ric
 
 from services.common.auth import Caller
@@ -26,6 +27,7 @@ from services.common.events import (
 )
 from services.common.settings import Settings
 from services.registry.app import create_app
+from services.registry.models import Manager
 from tests.harness import (
     JIAOCHENG,
     PERSONNEL,
@@ -37,6 +39,7 @@ from tests.harness import (
     identity,
     new_unit,
     serving,
+    stream_events,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -316,6 +319,361 @@ async def test_trainings_of_a_manager(settings: Settings) -> None:
         assert wrong.status_code == 404 and wrong.json()["code"] == "MANAGER_NOT_FOUND"
 
 
+# ------------------------------------------------------------------------------------------------ one per post
+
+
+async def managers(client: httpx.AsyncClient, settings: Settings, unit: str, **query: Any) -> list[dict]:
+    response = await client.get(
+        f"/enterprises/{unit}/managers", params=query, headers=identity(settings, WENSHUI)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_second_director_is_refused_and_a_successor_replaces_the_holder(settings: Settings) -> None:
+    succeeded_on = (TODAY - timedelta(days=5)).isoformat()
+    async with serving(create_app(settings)) as client:
+        headers = identity(settings, WENSHUI)
+        unit = (await new_unit(client, settings, 1))["id"]
+        first = (await appoint(client, settings, unit, name="张三", id_number=id_number(41))).json()
+
+        second = await appoint(client, settings, unit, name="李四", id_number=id_number(42))
+        assert second.status_code == 409, second.text
+        problem = second.json()
+        assert problem["code"] == "MANAGER_POST_OCCUPIED"
+        assert (
+            "张三" in problem["detail"] and APPOINTED in problem["detail"] and "replaces" in problem["detail"]
+        )
+        assert [h["id"] for h in problem["holders"]] == [first["id"]]
+        assert [m["id"] for m in await managers(client, settings, unit)] == [first["id"]]
+
+        successor = await appoint(
+            client,
+            settings,
+            unit,
+            name="李四",
+            id_number=id_number(42),
+            appointed_on=succeeded_on,
+            replaces=first["id"],
+        )
+        assert successor.status_code == 201, successor.text
+        successor_id = successor.json()["id"]
+        [director] = await managers(client, settings, unit)
+        assert (director["id"], director["name"], director["appointed_on"]) == (
+            successor_id,
+            "李四",
+            succeeded_on,
+        )
+        gone = next(
+            m
+            for m in await managers(client, settings, unit, include_removed="true")
+            if m["id"] == first["id"]
+        )
+        assert (gone["active"], gone["removed_on"], gone["removal_reason"]) == (
+            False,
+            succeeded_on,
+            "由李四接任",
+        )
+        assert (await unit_flags(client, settings, unit))["has_quality_director"] is True
+
+        history = (await client.get(f"/enterprises/{unit}/history", headers=headers)).json()["items"]
+        by_manager = {(e["entity_id"], e["action"]): e for e in history if e["entity"] == "manager"}
+        removal = by_manager[(first["id"], "removed")]
+        assert removal["reason"] == "由李四接任" and removal["actor"] == "wenshui"
+        assert removal["changes"]["removed_on"] == [None, succeeded_on]
+        assert "接任张三" in by_manager[(successor_id, "appointed")]["reason"]
+
+        async def announced() -> None:
+            [removed] = [e for e, _ in await published(settings, MANAGER_REMOVED)]
+            assert removed["data"]["manager_id"] == first["id"]
+            assert removed["data"]["removed_on"] == succeeded_on and removed["data"]["reason"] == "由李四接任"
+            appointed = {e["data"]["manager_id"] for e, _ in await published(settings, MANAGER_APPOINTED)}
+            assert appointed == {first["id"], successor_id}
+
+        await eventually(announced)
+
+
+async def test_replaces_must_name_a_manager_in_post_in_the_same_unit_and_role(settings: Settings) -> None:
+    async with serving(create_app(settings)) as client:
+        headers = identity(settings, WENSHUI)
+        unit, other = (await new_unit(client, settings, 1))["id"], (await new_unit(client, settings, 2))["id"]
+        earlier = (await appoint(client, settings, unit, name="前任", id_number=id_number(51))).json()
+        director = (
+            await appoint(
+                client,
+                settings,
+                unit,
+                name="张三",
+                id_number=id_number(52),
+                appointed_on=(TODAY - timedelta(days=10)).isoformat(),
+                replaces=earlier["id"],
+            )
+        ).json()
+        officer = (
+            await appoint(
+                client, settings, unit, role="quality_officer", name="李四", id_number=id_number(53)
+            )
+        ).json()
+        theirs = (await appoint(client, settings, other, name="赵六", id_number=id_number(54))).json()
+        before = await managers(client, settings, unit, include_removed="true")
+
+        for replaces, status, code in [
+            (officer["id"], 422, "MANAGER_REPLACES_INVALID"),  # another role
+            (theirs["id"], 422, "MANAGER_REPLACES_INVALID"),  # another unit
+            ("no-such-manager", 422, "MANAGER_REPLACES_INVALID"),
+            (earlier["id"], 409, "MANAGER_ALREADY_REMOVED"),  # already removed
+        ]:
+            refused = await appoint(
+                client, settings, unit, name="王五", id_number=id_number(55), replaces=replaces
+            )
+            assert refused.status_code == status, (replaces, refused.text)
+            assert refused.json()["code"] == code and refused.json()["field"] == "replaces"
+        assert (
+            "质量安全员"
+            in (
+                await appoint(
+                    client, settings, unit, name="王五", id_number=id_number(55), replaces=officer["id"]
+                )
+            ).json()["detail"]
+        )
+        # Taking over before the predecessor was appointed is a wrong date.
+        too_early = await appoint(
+            client,
+            settings,
+            unit,
+            name="王五",
+            id_number=id_number(55),
+            appointed_on=(TODAY - timedelta(days=11)).isoformat(),
+            replaces=director["id"],
+        )
+        assert too_early.status_code == 422 and too_early.json()["code"] == "MANAGER_DATE_INVALID"
+        # An officer cannot take a director's post by naming him either.
+        sideways = await appoint(
+            client,
+            settings,
+            unit,
+            role="quality_officer",
+            name="王五",
+            id_number=id_number(55),
+            replaces=director["id"],
+        )
+        assert sideways.status_code == 422 and sideways.json()["code"] == "MANAGER_REPLACES_INVALID"
+
+        assert await managers(client, settings, unit, include_removed="true") == before
+        assert [m["id"] for m in await managers(client, settings, other)] == [theirs["id"]]
+        assert (await client.get(f"/enterprises/{other}/managers/{theirs['id']}", headers=headers)).json()[
+            "active"
+        ] is True
+
+
+async def test_several_officers_may_serve_and_one_may_replace_another(settings: Settings) -> None:
+    async with serving(create_app(settings)) as client:
+        unit = (await new_unit(client, settings, 1))["id"]
+        officers = []
+        for n, name in enumerate(["甲", "乙", "丙"]):
+            created = await appoint(
+                client, settings, unit, role="quality_officer", name=name, id_number=id_number(60 + n)
+            )
+            assert created.status_code == 201, created.text
+            officers.append(created.json()["id"])
+        successor = await appoint(
+            client,
+            settings,
+            unit,
+            role="quality_officer",
+            name="丁",
+            id_number=id_number(63),
+            appointed_on=TODAY.isoformat(),
+            replaces=officers[1],
+        )
+        assert successor.status_code == 201, successor.text
+        assert sorted(m["name"] for m in await managers(client, settings, unit)) == sorted(["甲", "丙", "丁"])
+        [left] = [
+            m for m in await managers(client, settings, unit, include_removed="true") if not m["active"]
+        ]
+        assert (left["id"], left["removed_on"], left["removal_reason"]) == (
+            officers[1],
+            TODAY.isoformat(),
+            "由丁接任",
+        )
+
+
+async def test_a_unit_with_several_directors_from_before_the_rule_reads_them_and_names_them_all(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+    async with serving(app) as client:
+        unit = (await new_unit(client, settings, 1))["id"]
+        one = (await appoint(client, settings, unit, name="张三", id_number=id_number(71))).json()
+        two = (
+            await appoint(
+                client, settings, unit, role="quality_officer", name="李四", id_number=id_number(72)
+            )
+        ).json()
+        # Entered before one director per unit was enforced.
+        async with app.state.db.transaction() as session:
+            await session.execute(
+                update(Manager).where(Manager.id == two["id"]).values(role="quality_director")
+            )
+
+        listed = await managers(client, settings, unit)
+        assert {(m["id"], m["role"]) for m in listed} == {
+            (one["id"], "quality_director"),
+            (two["id"], "quality_director"),
+        }
+
+        refused = await appoint(client, settings, unit, name="王五", id_number=id_number(73))
+        assert refused.status_code == 409 and refused.json()["code"] == "MANAGER_POST_OCCUPIED"
+        assert {h["id"] for h in refused.json()["holders"]} == {one["id"], two["id"]}
+        assert "张三" in refused.json()["detail"] and "李四" in refused.json()["detail"]
+
+        replaced = await appoint(
+            client, settings, unit, name="王五", id_number=id_number(73), replaces=one["id"]
+        )
+        assert replaced.status_code == 201, replaced.text
+        assert {m["name"] for m in await managers(client, settings, unit)} == {"李四", "王五"}
+
+
+async def test_the_principal_keeps_the_units_record_in_step(settings: Settings) -> None:
+    app = create_app(settings)
+    async with serving(app) as client:
+        headers = identity(settings, WENSHUI)
+        unit = (await new_unit(client, settings, 1, principal_name="王建国", principal_phone="13800001111"))[
+            "id"
+        ]
+        record = f"/enterprises/{unit}"
+
+        async def shown() -> dict:
+            response = await client.get(record, headers=identity(settings, PERSONNEL))
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        assert (await shown())["version"] == 1
+        first = await appoint(
+            client,
+            settings,
+            unit,
+            role="principal",
+            name="赵六",
+            id_number=id_number(81),
+            phone="13900002222",
+        )
+        assert first.status_code == 201, first.text
+        got = await shown()
+        assert (got["principal_name"], got["principal_phone"], got["version"]) == ("赵六", "13900002222", 2)
+
+        history = (await client.get(f"{record}/history", headers=headers)).json()["items"]
+        [synced] = [e for e in history if e["entity"] == "enterprise" and e["action"] == "updated"]
+        assert synced["changes"]["principal_name"] == ["王建国", "赵六"] and "赵六" in synced["reason"]
+        assert "13900002222" not in json.dumps(synced)
+
+        async def one_update() -> None:
+            updates = await stream_events(settings, "qsr.registry.enterprise.updated")
+            assert [e["enterpriseid"] for e in updates] == [unit]
+
+        await eventually(one_update)
+
+        # The clerk's edit made against the version read before the appointment is now stale.
+        stale = await client.patch(
+            record, json={"version": 1, "reason": "改地址", "registered_address": "凤城镇"}, headers=headers
+        )
+        assert stale.status_code == 409 and stale.json()["code"] == "ENTERPRISE_VERSION_STALE"
+
+        # A correction of the principal's name reaches the record too.
+        corrected = await client.post(
+            f"{record}/managers/{first.json()['id']}/change",
+            json={"name": "赵陆", "reason": "错字"},
+            headers=headers,
+        )
+        assert corrected.status_code == 200, corrected.text
+        got = await shown()
+        assert (got["principal_name"], got["principal_phone"], got["version"]) == ("赵陆", "13900002222", 3)
+
+        # A second principal is refused; a successor replaces the first, and the phone follows the person.
+        refused = await appoint(
+            client, settings, unit, role="principal", name="孙七", id_number=id_number(82)
+        )
+        assert refused.status_code == 409 and refused.json()["code"] == "MANAGER_POST_OCCUPIED"
+        assert (await shown())["version"] == 3
+        successor = await appoint(
+            client,
+            settings,
+            unit,
+            role="principal",
+            name="孙七",
+            id_number=id_number(82),
+            appointed_on=TODAY.isoformat(),
+            replaces=first.json()["id"],
+        )
+        assert successor.status_code == 201, successor.text
+        got = await shown()
+        assert (got["principal_name"], got["principal_phone"], got["version"]) == ("孙七", None, 4)
+
+        # Removed without a successor: the record keeps the last name it had.
+        removed = await client.post(
+            f"{record}/managers/{successor.json()['id']}/removal",
+            json={"removed_on": TODAY.isoformat(), "reason": "离职"},
+            headers=headers,
+        )
+        assert removed.status_code == 200, removed.text
+        got = await shown()
+        assert (got["principal_name"], got["version"]) == ("孙七", 4)
+
+        async def three_updates() -> None:
+            updates = await stream_events(settings, "qsr.registry.enterprise.updated")
+            assert len(updates) == 3 and {e["enterpriseid"] for e in updates} == {unit}
+
+        await eventually(three_updates)
+
+
+async def test_an_import_may_rename_the_principal_and_a_later_correction_leaves_it(
+    settings: Settings,
+) -> None:
+    async with serving(create_app(settings)) as client:
+        headers = identity(settings, WENSHUI)
+        unit = await new_unit(client, settings, 1, principal_name="王建国")
+        record = f"/enterprises/{unit['id']}"
+        principal = (
+            await appoint(
+                client, settings, unit["id"], role="principal", name="赵六", id_number=id_number(91)
+            )
+        ).json()
+        assert (await unit_flags(client, settings, unit["id"]))["principal_name"] == "赵六"
+
+        header = [
+            "统一社会信用代码",
+            "单位名称",
+            "单位类型",
+            "注册地行政区划代码",
+            "从业人员（人）",
+            "营业收入（万元）",
+            "录入原因",
+            "主要负责人",
+        ]
+        row = [unit["uscc"], unit["name"], "生产", "141121", "25", "1500", "监督抽查", "周八"]
+        sheet = ("\n".join(",".join(line) for line in (header, row)) + "\n").encode("utf-8")
+        imported = await client.post(
+            "/enterprises/import", files={"file": ("台账.csv", sheet)}, headers=headers
+        )
+        assert imported.status_code in (200, 201), imported.text
+        assert imported.json()["updated"] == 1, imported.json()
+        got = await unit_flags(client, settings, unit["id"])
+        assert (got["principal_name"], got["version"]) == ("周八", 3)
+        # The import names the unit's principal; the manager record is left as it was.
+        [still] = await managers(client, settings, unit["id"])
+        assert (still["id"], still["name"], still["active"]) == (principal["id"], "赵六", True)
+
+        # The record no longer names 赵六: correcting his phone does not touch it.
+        corrected = await client.post(
+            f"{record}/managers/{principal['id']}/change",
+            json={"phone": "13700001111", "reason": "换号"},
+            headers=headers,
+        )
+        assert corrected.status_code == 200, corrected.text
+        got = await unit_flags(client, settings, unit["id"])
+        assert (got["principal_name"], got["version"]) == ("周八", 3)
+
+
 # ------------------------------------------------------------------------------------------------ exam results
 
 
@@ -434,6 +792,18 @@ async def test_a_neighbour_county_sees_nothing_and_a_site_county_only_reads(sett
                 },
                 headers=neighbour,
             ),
+            # Naming the county's director as the one replaced changes nothing either.
+            client.post(
+                base,
+                json={
+                    "role": "quality_director",
+                    "name": "王五",
+                    "id_number": id_number(2),
+                    "appointed_on": TODAY.isoformat(),
+                    "replaces": manager["id"],
+                },
+                headers=neighbour,
+            ),
             client.get(base, headers=neighbour),
             client.get(f"{base}?include_removed=true", headers=neighbour),
             client.get(one, headers=neighbour),
@@ -462,6 +832,12 @@ async def test_a_neighbour_county_sees_nothing_and_a_site_county_only_reads(sett
             client, settings, sited["id"], JIAOCHENG, role="principal", id_number=id_number(3)
         )
         assert refused.status_code == 403 and refused.json()["code"] == "ENTERPRISE_NOT_SUPERVISED_BY_CALLER"
+        [held] = (await client.get(f"/enterprises/{sited['id']}/managers", headers=neighbour)).json()
+        refused = await appoint(
+            client, settings, sited["id"], JIAOCHENG, id_number=id_number(3), replaces=held["id"]
+        )
+        assert refused.status_code == 403 and refused.json()["code"] == "ENTERPRISE_NOT_SUPERVISED_BY_CALLER"
+        assert (await client.get(f"/enterprises/{sited['id']}/managers", headers=neighbour)).json() == [held]
 
 
 async def test_the_enterprise_keeps_its_own_managers_and_not_another_units(settings: Settings) -> None:
