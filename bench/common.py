@@ -25,6 +25,9 @@ def start_system(names: list[str] | None = None) -> System:
     data_dir = Path(tempfile.mkdtemp(prefix="qsr-bench-"))
     ports = {name: free_port() for name in (*SERVICES, "gateway")}
     env = {
+        # The benchmarks measure throughput, which the gateway's rate limits would cap (set
+        # QSR_RATE_LIMIT_ENABLED=true with limits above the load to measure what counting costs).
+        "QSR_RATE_LIMIT_ENABLED": "false",
         **os.environ,
         "QSR_DATA_DIR": str(data_dir),
         "QSR_ENV": "development",

@@ -16,8 +16,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.accounts import authenticate
 from gateway.identity import IdentityCache
 from gateway.proxy import Proxy
+from gateway.ratelimit import Headers, RateLimited, RateLimits, with_headers
 from gateway.stream import EventHub
-from services.common.auth import issue_token
+from services.common.auth import Caller, issue_token
 from services.common.errors import QSRError, Unauthorized, install_error_handlers, problem_response
 from services.common.events import asyncapi_document
 from services.common.messaging import Bus
@@ -25,6 +26,9 @@ from services.common.settings import SERVICES, Settings, get_settings
 
 API_PREFIX = "/api/v1/"
 EVENTS_PREFIX = "/api/v1/events/"
+LOGIN_PATH = "/auth/token"
+# Probes must not fail because someone else is flooding the gateway.
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class TokenRequest(BaseModel):
@@ -42,25 +46,67 @@ class TokenResponse(BaseModel):
 
 class ProxyMiddleware:
     """Sends ``/api/v1/<service>/…`` straight to the proxy, ahead of FastAPI's routing and middleware: the
-    hot path of every API call. Everything else (log-in, health, the event stream) goes to the app."""
+    hot path of every API call. Everything else (log-in, health, the event stream) goes to the app.
 
-    def __init__(self, app: ASGIApp, proxy: Proxy, identities: IdentityCache) -> None:
+    Rate limits are counted here too, before any work is done for the request: per user with a valid token
+    (opening the event stream is one request, its events are none), per client address without one, per
+    client address on log-in (the log-in itself counts per username). Health checks are never counted."""
+
+    def __init__(self, app: ASGIApp, proxy: Proxy, identities: IdentityCache, limits: RateLimits) -> None:
         self.app = app
         self.proxy = proxy
         self.identities = identities
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(API_PREFIX) or path.startswith(EVENTS_PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        service, _, rest = path[len(API_PREFIX) :].partition("/")
+        proxied = path.startswith(API_PREFIX) and not path.startswith(EVENTS_PREFIX)
+        limited = self.limits.enabled and path not in UNLIMITED_PATHS
+        if not proxied and not limited:
+            await self.app(scope, receive, send)
+            return
+        quota: Headers = []
+        try:
+            caller, internal, refusal = (None, "", None) if path == LOGIN_PATH else self._identify(scope)
+            if limited:
+                quota = self._count(scope, path, caller)
+            if proxied:
+                if refusal is not None:
+                    raise refusal
+                service, _, rest = path[len(API_PREFIX) :].partition("/")
+                await self.proxy.forward(scope, receive, with_headers(send, quota), service, rest, internal)
+                return
+        except RateLimited as exc:
+            await problem_response(exc.status, exc.problem(path), exc.headers)(scope, receive, send)
+            return
+        except QSRError as exc:
+            headers = {name.decode(): value.decode() for name, value in quota}
+            await problem_response(exc.status, exc.problem(path), headers)(scope, receive, send)
+            return
+        await self.app(scope, receive, with_headers(send, quota))
+
+    def _identify(self, scope: Scope) -> tuple[Caller | None, str, QSRError | None]:
         authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
         try:
-            _, internal = self.identities.caller(authorization.decode("latin-1") if authorization else None)
-            await self.proxy.forward(scope, receive, send, service, rest, internal)
+            caller, internal = self.identities.caller(
+                authorization.decode("latin-1") if authorization else None
+            )
         except QSRError as exc:
-            await problem_response(exc.status, exc.problem(path))(scope, receive, send)
+            return None, "", exc
+        return caller, internal, None
+
+    def _count(self, scope: Scope, path: str, caller: Caller | None) -> Headers:
+        """One request against the caller's limits; raises RateLimited when they are used up. Without a
+        (valid) token it counts against the client address, so a flood is refused before anything is done."""
+        limits = self.limits
+        if path == LOGIN_PATH:
+            return limits.hit(limits.login, "login-address", limits.client_address(scope))
+        if caller is None:
+            return limits.hit(limits.anonymous, "anonymous", limits.client_address(scope))
+        return limits.hit(limits.per_user, "user", caller.username)
 
 
 def _end_streams_on_shutdown(hub: EventHub) -> None:
@@ -83,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     identities = IdentityCache(settings.secret_key, settings.internal_secret)
     upstreams = {service: settings.upstream_url(service).rstrip("/") for service in SERVICES}
     proxy = Proxy(upstreams, settings.upstream_timeout_seconds, settings.upstream_bulk_timeout_seconds)
+    limits = RateLimits(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,8 +155,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
-    @app.post("/auth/token", response_model=TokenResponse, tags=["auth 登录"], summary="登录，取得访问令牌")
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+        return problem_response(exc.status, exc.problem(request.url.path), exc.headers)
+
+    too_many = {429: {"description": "RATE_LIMITED：请求过于频繁，请稍后再试（见 Retry-After）"}}
+
+    @app.post(
+        "/auth/token",
+        response_model=TokenResponse,
+        tags=["auth 登录"],
+        summary="登录，取得访问令牌",
+        responses=too_many,
+    )
     async def token(body: TokenRequest) -> TokenResponse:
+        # Every attempt counts, successful or not: a success must not let a guesser start afresh.
+        if limits.enabled:
+            limits.hit(limits.login, "login-user", body.username.strip().lower())
         caller = authenticate(body.username, body.password, development=settings.development)
         if caller is None:
             raise Unauthorized("用户名或密码错误")
@@ -146,7 +208,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def asyncapi() -> dict[str, Any]:
         return asyncapi_document()
 
-    @app.get("/api/v1/events/stream", tags=["events 事件"], summary="实时事件流（SSE，仅本辖区）")
+    @app.get(
+        "/api/v1/events/stream",
+        tags=["events 事件"],
+        summary="实时事件流（SSE，仅本辖区）",
+        responses=too_many,
+    )
     async def event_stream(request: Request) -> StreamingResponse:
         caller, _ = identities.caller(request.headers.get("authorization"))
         return StreamingResponse(
@@ -155,7 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
-    app.add_middleware(ProxyMiddleware, proxy=proxy, identities=identities)
+    app.add_middleware(ProxyMiddleware, proxy=proxy, identities=identities, limits=limits)
     return app
 
 

@@ -154,6 +154,9 @@ class System:
             "--port",
             str(self.ports[name]),
             "--no-access-log",
+            # Nothing stands in front of ``qsr up``: a local process must not name another client address
+            # in X-Forwarded-For (the rate limits trust it only from QSR_TRUSTED_PROXIES).
+            "--no-proxy-headers",
             "--timeout-graceful-shutdown",
             "5",
         ]

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 10.0
     # Imports, exports and phones' batch uploads through the gateway may take minutes.
     upstream_bulk_timeout_seconds: float = 600.0
+    # Gateway rate limits (``limits`` notation: "1200/minute", "10/minute;100/hour"), counted in each gateway
+    # process's memory: per user on the API and the event stream, per client address and per username on
+    # log-in, per client address without a valid token. Health checks are never limited.
+    rate_limit_enabled: bool = True
+    rate_limit_per_user: str = "1200/minute"
+    rate_limit_login: str = "10/minute"
+    rate_limit_anonymous: str = "120/minute"
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For names the client; otherwise the peer is.
+    trusted_proxies: tuple[str, ...] = ()
     # Grading: a directory of policy packs to use instead of the shipped ones, and how often the windows
     # are re-checked (a unit falls back when its signals lapse).
     grading_packs_dir: Path | None = None
