@@ -80,7 +80,10 @@ def _make_engine(url: str) -> AsyncEngine:
 
 @event.listens_for(Session, "after_commit")
 def _wake_outbox_relay(session: Session) -> None:
-    # emit() marks the session; the relay publishes as soon as the rows are committed.
+    # emit() marks the session; the relay publishes as soon as the rows are committed. Releasing a SAVEPOINT
+    # fires this event too, but commits nothing yet.
+    if session.in_nested_transaction():
+        return
     if session.info.pop("outbox_dirty", False):
         wake = session.info.get("wake_relay")
         if wake is not None:
@@ -89,7 +92,9 @@ def _wake_outbox_relay(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_outbox_mark(session: Session) -> None:
-    session.info.pop("outbox_dirty", None)
+    # A SAVEPOINT rolled back leaves the events emitted before it standing.
+    if not session.in_nested_transaction():
+        session.info.pop("outbox_dirty", None)
 
 
 class Database:
@@ -108,9 +113,17 @@ class Database:
             self.on_outbox_commit()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits together at the end of the block, or not at all."""
+    async def transaction(self, *, savepoints: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits together at the end of the block, or not at all.
+
+        ``savepoints``: the block uses ``session.begin_nested()``. The sqlite3 driver sends its BEGIN only
+        before the first INSERT, UPDATE or DELETE, so a SAVEPOINT before it would start a transaction of its
+        own and its release would commit; on SQLite such a transaction therefore begins at once, holding
+        the write lock (BEGIN IMMEDIATE), as every other transaction does from its first write.
+        """
         async with self._sessions.begin() as session:
+            if savepoints and is_sqlite(self.url):
+                await session.execute(text("BEGIN IMMEDIATE"))
             yield session
 
     @asynccontextmanager

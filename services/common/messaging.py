@@ -3,7 +3,8 @@
 Producers call :func:`emit` inside the transaction that changes their state; the :class:`OutboxRelay`
 publishes committed rows with ``Nats-Msg-Id`` = event id, woken by each commit. Consumers run an
 :class:`InboxConsumer`, which applies each event id once in the same transaction as its effect, then acks;
-a transient failure is nak'ed with a growing delay, a poison event goes to the dead-letter stream.
+a fetched batch shares one transaction, each event in a SAVEPOINT. A transient failure is nak'ed with a
+growing delay, a poison event goes to the dead-letter stream.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -345,8 +347,30 @@ class PoisonEvent(Exception):
     """An event that can never be applied (bad data, broken invariant): it goes to the dead-letter stream."""
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """A message decoded into an event this consumer applies."""
+
+    msg: Msg
+    event: CloudEvent
+    payload: Any
+    handler: Handler
+
+    @property
+    def deliveries(self) -> int:
+        return self.msg.metadata.num_delivered
+
+
 class InboxConsumer:
-    """A durable pull consumer of one stream that applies each event once (inbox) and then acks."""
+    """A durable pull consumer of one stream that applies each event once (inbox) and then acks.
+
+    Each fetched batch is applied in one transaction, each event in a SAVEPOINT of its own: a failing event
+    rolls back only its own writes, and later events see the writes of earlier ones, as they would one
+    transaction after another. If the batch cannot commit, its events are applied one by one.
+    """
+
+    BATCH = 100
+    SLICE_SECONDS = 0.2  # the longest one transaction of a batch applies events
 
     def __init__(
         self, *, db: Database, bus: Bus, service: str, stream: str, handlers: dict[EventSpec[Any], Handler]
@@ -395,11 +419,10 @@ class InboxConsumer:
                 if sub is None:
                     sub = await self._subscribe()
                 try:
-                    messages = await sub.fetch(batch=100, timeout=5)
+                    messages = await sub.fetch(batch=self.BATCH, timeout=5)
                 except (TimeoutError, nats.errors.TimeoutError):
                     continue
-                for msg in messages:
-                    await self.handle(msg)
+                await self.handle_batch(messages)
                 delay = 0.2
             except asyncio.CancelledError:
                 raise
@@ -415,63 +438,139 @@ class InboxConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle_batch(self, messages: list[Msg]) -> None:
+        """Apply the events of ``messages`` in their order, a transaction per slice, acking each slice after
+        its commit."""
+        pending = [delivery for msg in messages if (delivery := await self._decode(msg)) is not None]
+        while pending:
+            await self._handle_slice(pending)
+
+    async def _handle_slice(self, pending: list[_Delivery]) -> None:
+        """Apply the first events of ``pending`` in one transaction and remove them from it."""
+        try:
+            applied, failures, taken = await self._apply_batch(pending)
+        except Exception as exc:  # the database, or another instance applying the same events meanwhile
+            log.warning(
+                "%s: a batch of %d events from %s did not commit (%s); applying them one by one",
+                self.service,
+                len(pending),
+                self.stream,
+                exc,
+            )
+            for delivery in pending:
+                await self._handle(delivery)
+            pending.clear()
+            return
+        if applied:
+            failpoints.hit("inbox.after_commit")
+        for i, delivery in enumerate(pending[:taken]):
+            if i in failures:
+                await self._failed(delivery, failures[i])
+            else:
+                await delivery.msg.ack()
+        del pending[:taken]
+
+    async def _decode(self, msg: Msg) -> _Delivery | None:
+        """The event to apply, or None once a message that has none is dead-lettered or acked."""
         deliveries = msg.metadata.num_delivered
         try:
             event = CloudEvent.model_validate_json(msg.data)
         except ValidationError as exc:
             await self._dead_letter(msg, None, deliveries, f"not a CloudEvent: {exc}")
-            return
+            return None
         handler = self.handlers.get(event.type)
         if handler is None:  # a type this service does not consume (yet): nothing to apply
             await msg.ack()
-            return
+            return None
         if deliveries > self.max_deliver:
             await self._dead_letter(msg, event, deliveries, "delivered too often without being applied")
-            return
+            return None
         try:
             payload = decode_payload(event)
         except ValidationError as exc:
             await self._dead_letter(msg, event, deliveries, f"payload does not match {event.type}: {exc}")
-            return
+            return None
+        return _Delivery(msg, event, payload, handler)
+
+    async def _handle(self, delivery: _Delivery) -> None:
+        """Apply one event in a transaction of its own, then ack it."""
         try:
-            applied = await self._apply(event, payload, handler)
-        except PoisonEvent as exc:
-            await self._dead_letter(msg, event, deliveries, str(exc))
-            return
+            applied = await self._apply(delivery)
         except Exception as exc:
-            if deliveries >= self.max_deliver:
-                await self._dead_letter(msg, event, deliveries, f"{type(exc).__name__}: {exc}")
-            else:
-                log.warning("%s: %s %s failed (%s); will retry", self.service, event.type, event.id, exc)
-                await msg.nak(delay=min(0.5 * 2 ** (deliveries - 1), 30.0))
+            await self._failed(delivery, exc)
             return
         if applied:
             failpoints.hit("inbox.after_commit")
-        await msg.ack()
+        await delivery.msg.ack()
 
-    async def _apply(self, event: CloudEvent, payload: Any, handler: Handler) -> bool:
+    async def _apply(self, delivery: _Delivery) -> bool:
         """Apply the event unless this service already has; returns whether it did."""
-        try:
-            async with self.db.transaction() as session:
-                seen = await session.get(InboxMessage, event.id)
-                if seen is not None:
-                    return False
-                session.add(
-                    InboxMessage(
-                        event_id=event.id, type=event.type, consumer=self.durable, applied_at=utcnow()
-                    )
-                )
-                await session.flush()
-                await handler(session, event, payload)
-                failpoints.hit("inbox.before_commit")
-        except IntegrityError:
-            # Another instance applied it between our read and our commit.
-            async with self.db.session() as session:
-                if await session.get(InboxMessage, event.id) is not None:
-                    return False
-            raise
+        async with self.db.transaction() as session:
+            if await session.get(InboxMessage, delivery.event.id) is not None:
+                return False
+            await self._write(session, delivery)
+            failpoints.hit("inbox.before_commit")
         return True
+
+    async def _apply_batch(self, batch: list[_Delivery]) -> tuple[bool, dict[int, Exception], int]:
+        """Apply the first events of ``batch`` not applied yet, each in a SAVEPOINT, for at most
+        ``SLICE_SECONDS`` (the transaction holds SQLite's write lock: API writes wait meanwhile); returns
+        whether any was applied, the failures by position and how many events were taken. An exception means
+        nothing was committed."""
+        applied = False
+        failures: dict[int, Exception] = {}
+        taken = 0
+        deadline = asyncio.get_running_loop().time() + self.SLICE_SECONDS
+        async with self.db.transaction(savepoints=True) as session:
+            ids = {delivery.event.id for delivery in batch}
+            done = set(
+                await session.scalars(select(InboxMessage.event_id).where(InboxMessage.event_id.in_(ids)))  # type: ignore[attr-defined]
+            )
+            for i, delivery in enumerate(batch):
+                if taken and asyncio.get_running_loop().time() > deadline:
+                    break
+                taken = i + 1
+                if delivery.event.id in done:  # applied before, or earlier in this batch
+                    continue
+                savepoint = await session.begin_nested()
+                try:
+                    await self._write(session, delivery)
+                    await session.flush()
+                except Exception as exc:
+                    failures[i] = exc
+                    await savepoint.rollback()  # should this fail, the whole batch does
+                    continue
+                await savepoint.commit()
+                done.add(delivery.event.id)
+                applied = True
+            if applied:
+                failpoints.hit("inbox.before_commit")
+        return applied, failures, taken
+
+    async def _write(self, session: AsyncSession, delivery: _Delivery) -> None:
+        event = delivery.event
+        session.add(
+            InboxMessage(event_id=event.id, type=event.type, consumer=self.durable, applied_at=utcnow())
+        )
+        await session.flush()
+        await delivery.handler(session, event, delivery.payload)
+
+    async def _failed(self, delivery: _Delivery, exc: Exception) -> None:
+        """A poison event goes to the dead letters at once, any other failure after ``max_deliver`` tries."""
+        msg, event, deliveries = delivery.msg, delivery.event, delivery.deliveries
+        if isinstance(exc, PoisonEvent):
+            await self._dead_letter(msg, event, deliveries, str(exc))
+        elif isinstance(exc, IntegrityError) and await self._seen(event.id):
+            await msg.ack()  # another instance applied it between our read and our commit
+        elif deliveries >= self.max_deliver:
+            await self._dead_letter(msg, event, deliveries, f"{type(exc).__name__}: {exc}")
+        else:
+            log.warning("%s: %s %s failed (%s); will retry", self.service, event.type, event.id, exc)
+            await msg.nak(delay=min(0.5 * 2 ** (deliveries - 1), 30.0))
+
+    async def _seen(self, event_id: str) -> bool:
+        async with self.db.session() as session:
+            return await session.get(InboxMessage, event_id) is not None
 
     async def _dead_letter(self, msg: Msg, event: CloudEvent | None, deliveries: int, error: str) -> None:
         log.error(
