@@ -64,6 +64,28 @@ def free_port() -> int:
             return port
 
 
+@asynccontextmanager
+async def on_socket(app: Any, *, lifespan: str = "auto") -> AsyncIterator[str]:
+    """``app`` served by uvicorn on a real local socket (for what cannot be answered in process: an event
+    stream that never ends, an upstream of the gateway); yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # it could not start: say why
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 class NatsServer:
     """A nats-server process with JetStream on a free port; can be stopped and started on the same store."""
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +17,7 @@ from starlette.routing import Route
 from gateway.app import create_app
 from services.common.auth import INTERNAL_AUDIENCE, read_token
 from services.common.settings import Settings
-from tests.harness import free_port, serving
+from tests.harness import free_port, on_socket, serving
 
 pytestmark = pytest.mark.asyncio
 
@@ -37,21 +36,10 @@ async def _echo(request: Request) -> Response:
     )
 
 
-@asynccontextmanager
-async def echo_upstream() -> AsyncIterator[str]:
-    port = free_port()
-    app = Starlette(routes=[Route("/{path:path}", _echo, methods=["GET", "POST"])])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+def echo_upstream() -> AbstractAsyncContextManager[str]:
+    return on_socket(
+        Starlette(routes=[Route("/{path:path}", _echo, methods=["GET", "POST"])]), lifespan="off"
     )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @asynccontextmanager
@@ -135,18 +123,11 @@ async def _slow(request: Request) -> Response:
 async def test_bulk_paths_wait_longer_than_the_rest(settings: Settings) -> None:
     """A 100,000-row import or a province's export answers after minutes, not seconds: only those paths
     (import, export, a phone's sync, error sheets) get the long timeout."""
-    port = free_port()
-    app = Starlette(routes=[Route("/{path:path}", _slow, methods=["GET", "POST"])])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    try:
+    slow = Starlette(routes=[Route("/{path:path}", _slow, methods=["GET", "POST"])])
+    async with on_socket(slow, lifespan="off") as upstream:
         gateway_settings = settings.model_copy(
             update={
-                "registry_url": f"http://127.0.0.1:{port}",
+                "registry_url": upstream,
                 "upstream_timeout_seconds": 0.3,
                 "upstream_bulk_timeout_seconds": 5.0,
             }
@@ -156,9 +137,6 @@ async def test_bulk_paths_wait_longer_than_the_rest(settings: Settings) -> None:
             imported = await client.post("/api/v1/registry/enterprises/import", headers=headers)
             exported = await client.get("/api/v1/registry/enterprises/export?format=csv", headers=headers)
             listed = await client.get("/api/v1/registry/enterprises", headers=headers)
-    finally:
-        server.should_exit = True
-        await task
     assert (imported.status_code, exported.status_code) == (200, 200)
     assert (listed.status_code, listed.json()["code"]) == (504, "UPSTREAM_TIMEOUT")
 

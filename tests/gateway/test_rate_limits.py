@@ -17,13 +17,12 @@ from typing import Any
 import httpx
 import nats
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from gateway.app import create_app
 from services.common.settings import Settings
 from tests.gateway.test_proxy import echo_upstream
-from tests.harness import free_port
+from tests.harness import on_socket
 
 pytestmark = pytest.mark.asyncio
 
@@ -193,21 +192,6 @@ async def test_limits_can_be_turned_off(settings: Settings) -> None:
     assert all("ratelimit-limit" not in r.headers for r in logins + calls + anonymous)
 
 
-@asynccontextmanager
-async def listening(app: FastAPI) -> AsyncIterator[str]:
-    """The gateway on a real socket (an event stream never ends, so it cannot be answered in process)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def _publish_until_cancelled(settings: Settings) -> None:
     """Events of 文水县, one every 50 ms (the gateway subscribes a moment after it starts)."""
     nc = await nats.connect(settings.nats_url)
@@ -225,7 +209,7 @@ async def test_the_event_stream_counts_once_per_connection_not_per_event(setting
         app = create_app(
             settings.model_copy(update={"registry_url": upstream, "rate_limit_per_user": "3/hour"})
         )
-        async with listening(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async with on_socket(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
             wenshui = await _bearer(client, "wenshui")
             events: list[dict[str, Any]] = []
             async with client.stream("GET", "/api/v1/events/stream", headers=wenshui) as stream:
