@@ -36,6 +36,7 @@ from services.common.events import RISK_CONTROL_LIST_ADOPTED, RiskControlListAdo
 from services.common.events import RiskPoint as EventRiskPoint
 from services.common.ids import new_id
 from services.common.messaging import emit
+from services.common.pagination import MAX_LIMIT, Page, keyset
 from services.common.settings import Settings
 from services.registry import audit
 from services.registry.models import AdoptedDocument, Attachment, Enterprise
@@ -434,6 +435,24 @@ async def upload_attachment(
             changes=audit.diff({}, {"filename": attachment.filename, "sha256": sha256, "size": size}),
         )
         return AttachmentPublic.model_validate(attachment, from_attributes=True)
+
+
+@router.get(_ATTACHMENTS, response_model=Page[AttachmentPublic], summary="本单位的附件（按上传先后，分页）")
+async def list_attachments(
+    enterprise_id: str,
+    db: DbDep,
+    caller: CallerDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> Page[AttachmentPublic]:
+    async with db.session() as session:
+        await require_reader(session, caller, enterprise_id)
+        stmt = select(Attachment).where(Attachment.enterprise_id == enterprise_id)
+        rows, next_cursor = await keyset(session, stmt, Attachment.id, cursor=cursor, limit=limit)  # type: ignore[arg-type]
+    return Page[AttachmentPublic](
+        items=[AttachmentPublic.model_validate(row, from_attributes=True) for row in rows],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(

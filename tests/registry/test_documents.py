@@ -194,6 +194,17 @@ async def test_an_attachment_is_stored_once_by_its_hash_and_served_back(settings
         )
         assert sideways.status_code == 404 and sideways.json()["code"] == "ATTACHMENT_NOT_FOUND"
 
+        # The unit's attachments are listed in upload order, a page at a time; the other unit's are not among them.
+        later = (await upload(client, settings, unit["id"], pdf_bytes(), filename="安全员守则.pdf")).json()
+        path = f"/enterprises/{unit['id']}/attachments"
+        first = (await client.get(path, params={"limit": 1}, headers=identity(settings, WENSHUI))).json()
+        assert [a["id"] for a in first["items"]] == [body["id"]] and first["next_cursor"]
+        rest = await client.get(
+            path, params={"limit": 1, "cursor": first["next_cursor"]}, headers=identity(settings, WENSHUI)
+        )
+        assert [(a["id"], a["filename"]) for a in rest.json()["items"]] == [(later["id"], "安全员守则.pdf")]
+        assert rest.json()["next_cursor"] is None
+
 
 @pytest.mark.parametrize(
     ("content", "content_type", "status", "code"),
@@ -240,6 +251,7 @@ async def test_a_neighbour_county_gets_404_on_every_document_and_attachment_endp
             await client.get(f"/enterprises/{unit['id']}/documents/{document['id']}", headers=neighbour),
             await upload(client, settings, unit["id"], pdf_bytes(), caller=JIAOCHENG),
             await client.get(f"/enterprises/{unit['id']}/attachments/{attachment['id']}", headers=neighbour),
+            await client.get(f"/enterprises/{unit['id']}/attachments", headers=neighbour),
         ):
             assert response.status_code == 404, response.text
             assert response.json()["code"] == "ENTERPRISE_NOT_FOUND"
