@@ -215,9 +215,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=too_many,
     )
     async def event_stream(request: Request) -> StreamingResponse:
+        """``Last-Event-ID`` (or ``?last_event_id=``, for clients that cannot set headers) resumes after that
+        event: what the caller missed comes first, then live events; ``event: reset`` when it cannot."""
         caller, _ = identities.caller(request.headers.get("authorization"))
+        last_event_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         return StreamingResponse(
-            request.app.state.hub.events(caller),
+            request.app.state.hub.events(caller, last_event_id or None),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
