@@ -24,11 +24,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.common.auth import Caller
 from services.common.messaging import Bus, stop_task, stream_name
+from services.common.settings import SERVICES
 
 log = logging.getLogger("qsr.gateway.stream")
 KEEPALIVE_SECONDS = 15.0
 QUEUE_SIZE = 1000
-SERVICES = ("registry", "grading", "inspection", "exam", "reporting")
 RESUME_MARGIN = timedelta(seconds=2)  # producers' and servers' clocks, and streams, are not in lock-step
 RESUME_MAX_AGE = timedelta(hours=24)
 RESUME_MAX_EVENTS = 10_000
@@ -149,13 +149,14 @@ class EventHub:
         if made is None or made < datetime.now(UTC) - RESUME_MAX_AGE or self.bus.js is None:
             return None
         start = made - RESUME_MARGIN
-        found: list[tuple[datetime, int, int, str, bytes]] = []
+        found: list[tuple[datetime, int, int, tuple[str, str, str], bytes]] = []
         try:
             for n, service in enumerate(SERVICES):
                 for msg in await self._read_from(service, start):
-                    found.append(
-                        (msg.metadata.timestamp, n, msg.metadata.sequence.stream, msg.subject, msg.data)
-                    )
+                    if (parsed := _parse(msg.data)) is not None:
+                        found.append(
+                            (msg.metadata.timestamp, n, msg.metadata.sequence.stream, parsed, msg.data)
+                        )
                     if len(found) > RESUME_MAX_EVENTS:
                         raise _TooFarBack
         except _TooFarBack:
@@ -165,18 +166,14 @@ class EventHub:
             log.warning("SSE client %s: cannot replay from JetStream (%s)", caller.username, exc)
             return None
         found.sort(key=lambda row: row[:3])
-        stored = next((row[0] for row in found if (p := _parse(row[4])) and p[1] == last_event_id), None)
+        stored = next((row[0] for row in found if row[3][1] == last_event_id), None)
         if stored is None:  # not an event we have (or one stored long after it was made): start afresh
             return None
-        replay: list[Item] = []
-        for timestamp, _, _, _, data in found:
-            parsed = _parse(data)
-            if parsed is None or timestamp < stored - RESUME_MARGIN or parsed[1] == last_event_id:
-                continue
-            region, event_id, event_type = parsed
-            if _visible(caller, region):
-                replay.append((event_id, event_type, data))
-        return replay
+        return [
+            (event_id, event_type, data)
+            for timestamp, _, _, (region, event_id, event_type), data in found
+            if timestamp >= stored - RESUME_MARGIN and event_id != last_event_id and _visible(caller, region)
+        ]
 
     async def _read_from(self, service: str, start: datetime) -> list[Msg]:
         """Every message of ``service``'s stream stored since ``start``, up to now (an ephemeral consumer)."""
