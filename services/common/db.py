@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from pydantic import AfterValidator
-from sqlalchemy import event, text
+from sqlalchemy import Insert, Table, event, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import SQLModel
+
+log = logging.getLogger("qsr.db")
 
 # SQLite's batch migrations need named constraints; the same names keep PostgreSQL tidy.
 SQLModel.metadata.naming_convention = {
@@ -78,6 +84,47 @@ def _make_engine(url: str) -> AsyncEngine:
     )
 
 
+def insert_at_commit(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """Write ``row`` into ``table`` when the session's transaction commits, with every other row deferred so
+    into that table in one executemany statement (in the order they were given): set-based writes without
+    building ORM objects. The rows are not visible to queries before the commit; a SAVEPOINT rolled back
+    takes the rows given inside it with it."""
+    sync = session.sync_session
+    pending: list[tuple[Table, dict[str, Any], Any]] = sync.info.setdefault("insert_at_commit", [])
+    pending.append((table, row, sync.get_nested_transaction()))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_deferred_rows(session: Session) -> None:
+    pending = session.info.pop("insert_at_commit", None)
+    if not pending:
+        return
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for table, row, _ in pending:
+        by_table.setdefault(table, []).append(row)
+    for table, rows in by_table.items():
+        session.execute(table.insert(), rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_deferred_rows(session: Session, previous_transaction: SessionTransaction) -> None:
+    pending = session.info.get("insert_at_commit")
+    if not pending:
+        return
+    if not previous_transaction.nested:
+        session.info.pop("insert_at_commit", None)
+        return
+
+    def inside(transaction: SessionTransaction | None) -> bool:
+        while transaction is not None:
+            if transaction is previous_transaction:
+                return True
+            transaction = transaction.parent
+        return False
+
+    pending[:] = [entry for entry in pending if not inside(entry[2])]
+
+
 @event.listens_for(Session, "after_commit")
 def _wake_outbox_relay(session: Session) -> None:
     # emit() marks the session; the relay publishes as soon as the rows are committed. Releasing a SAVEPOINT
@@ -113,16 +160,16 @@ class Database:
             self.on_outbox_commit()
 
     @asynccontextmanager
-    async def transaction(self, *, savepoints: bool = False) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, immediate: bool = False) -> AsyncIterator[AsyncSession]:
         """A session whose work commits together at the end of the block, or not at all.
 
-        ``savepoints``: the block uses ``session.begin_nested()``. The sqlite3 driver sends its BEGIN only
-        before the first INSERT, UPDATE or DELETE, so a SAVEPOINT before it would start a transaction of its
-        own and its release would commit; on SQLite such a transaction therefore begins at once, holding
-        the write lock (BEGIN IMMEDIATE), as every other transaction does from its first write.
+        ``immediate``: on SQLite the transaction takes the write lock at once (BEGIN IMMEDIATE), not at its
+        first write: for a block that reads what it then writes, alone among processes (the outbox relay), or
+        that uses ``session.begin_nested()`` (the sqlite3 driver sends its BEGIN only before the first write,
+        so a SAVEPOINT before it would start a transaction of its own and its release would commit).
         """
         async with self._sessions.begin() as session:
-            if savepoints and is_sqlite(self.url):
+            if immediate and is_sqlite(self.url):
                 await session.execute(text("BEGIN IMMEDIATE"))
             yield session
 
@@ -166,11 +213,90 @@ def _alembic_config(service: str, url: str) -> Config:
     return config
 
 
-async def migrate(service: str, url: str) -> None:
-    """Bring a service's database to the newest Alembic revision."""
+async def migrate(service: str, url: str) -> bool:
+    """Bring a service's database to the newest Alembic revision; True if this call changed it.
+
+    Replicas of a service starting together take turns: the first migrates under a lock (a PostgreSQL
+    advisory lock, a file lock beside a SQLite file), the others wait for it and then find nothing to do.
+    """
     await ensure_database(url)
-    # Alembic drives its own event loop in env.py, so it runs in a worker thread.
-    await asyncio.to_thread(command.upgrade, _alembic_config(service, url), "head")
+    config = _alembic_config(service, url)
+    async with _migration_lock(service, url):
+        # Alembic drives its own event loop in env.py, so it runs in a worker thread.
+        before = await _current_revision(url)
+        await asyncio.to_thread(command.upgrade, config, "head")
+        after = await _current_revision(url)
+    if before != after:
+        log.info("%s: database migrated %s → %s", service, before or "(empty)", after)
+    else:
+        log.info("%s: database already at %s", service, after)
+    return before != after
+
+
+async def _current_revision(url: str) -> str | None:
+    if is_sqlite(url):
+        return await asyncio.to_thread(_sqlite_revision, url)
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
+            return None
+        return await conn.fetchval("SELECT version_num FROM alembic_version")
+    finally:
+        await conn.close()
+
+
+def _sqlite_revision(url: str) -> str | None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(make_url(url).set(drivername="sqlite"))
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def _migration_lock(service: str, url: str) -> AsyncIterator[None]:
+    if is_sqlite(url):
+        import fcntl
+
+        database = make_url(url).database
+        if not database or database == ":memory:":
+            yield
+            return
+        lock = await asyncio.to_thread(open, f"{database}.migrate.lock", "w")
+        try:
+            await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+            yield
+        finally:
+            lock.close()  # releases the lock
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"qsr.migrate.{service}")
+        yield
+    finally:
+        await conn.close()  # ends the session, and with it the lock
+
+
+def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Insert:
+    """An INSERT into ``table`` that skips rows whose key is taken (ON CONFLICT DO NOTHING), in the dialect of
+    ``session``'s database; execute it with a list of rows (one executemany statement), and add
+    ``.returning(...)`` to learn which were new."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
 
 
 UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]

@@ -1,10 +1,10 @@
 """Reliable events: the outbox (state and event commit together), its relay to JetStream, and the inbox.
 
 Producers call :func:`emit` inside the transaction that changes their state; the :class:`OutboxRelay`
-publishes committed rows with ``Nats-Msg-Id`` = event id, woken by each commit. Consumers run an
-:class:`InboxConsumer`, which applies each event id once in the same transaction as its effect, then acks;
-a fetched batch shares one transaction, each event in a SAVEPOINT. A transient failure is nak'ed with a
-growing delay, a poison event goes to the dead-letter stream.
+publishes committed rows with ``Nats-Msg-Id`` = event id, many acks in flight, woken by each commit.
+Consumers run an :class:`InboxConsumer`, which applies each event id once in the same transaction as its
+effect, then acks; a fetched batch shares one transaction, handed to set-based handlers (:class:`Batched`)
+whole. A transient failure is nak'ed with a growing delay, a poison event goes to the dead-letter stream.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,13 +31,13 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Column, DateTime, Text, delete, select, update
+from sqlalchemy import Column, DateTime, Text, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from services.common import failpoints
-from services.common.db import Database, utcnow
+from services.common.db import Database, insert_at_commit, insert_ignoring_duplicates, is_sqlite, utcnow
 from services.common.events import CloudEvent, EventSpec, decode_payload, make_event
 from services.common.settings import EXTERNAL_SOURCES, SERVICES, Settings
 
@@ -135,15 +135,14 @@ def emit(
     if not isinstance(payload, spec.payload):
         raise TypeError(f"{spec.type} takes {spec.payload.__name__}, not {type(payload).__name__}")
     event = make_event(spec, payload, region=region, enterprise_id=enterprise_id)
-    session.add(
-        OutboxMessage(
-            event_id=event.id,
-            subject=spec.subject,
-            type=spec.type,
-            body=event.model_dump_json(),
-            created_at=event.time,
-        )
-    )
+    row = {
+        "event_id": event.id,
+        "subject": spec.subject,
+        "type": spec.type,
+        "body": event.model_dump_json(),
+        "created_at": event.time,
+    }
+    insert_at_commit(session, OutboxMessage.__table__, row)  # type: ignore[arg-type]
     session.info["outbox_dirty"] = True
     return event
 
@@ -249,11 +248,20 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows to JetStream in order; woken by commits, backs off while NATS is down."""
+    """Publishes committed outbox rows to JetStream in order; woken by commits, backs off while NATS is down.
 
-    BATCH = 200
+    A round publishes up to ``BATCH`` rows with every publish in flight at once (JetStream's asynchronous
+    publish, ``Nats-Msg-Id`` = event id, so a row published twice is stored once), waits for the acks and
+    marks the acked rows in one statement. Several relays over one outbox (replicas of a service) take turns:
+    a round holds the outbox's lease (a transaction-scoped advisory lock on PostgreSQL, the write lock on
+    SQLite) from reading the rows until they are marked, so each row is published by one relay, in order.
+    """
+
+    BATCH = 1000
+    ACK_TIMEOUT_SECONDS = 10.0
     IDLE_POLL_SECONDS = 2.0  # only a safety net: commits wake the relay at once
     RETENTION = timedelta(days=7)
+    LEASE_KEY = 0x5152_4F42  # "QROB": one outbox per service database
 
     def __init__(self, db: Database, bus: Bus) -> None:
         self.db = db
@@ -302,9 +310,17 @@ class OutboxRelay:
                 delay = min(delay * 2, 5.0)
                 self._wake.set()
 
+    async def _take_lease(self, session: AsyncSession) -> bool:
+        if is_sqlite(self.db.url):
+            return True  # the transaction began IMMEDIATE: it holds the write lock
+        return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(self.LEASE_KEY))))
+
     async def publish_pending(self) -> int:
-        """Publish the oldest unpublished rows; returns how many were published."""
-        async with self.db.session() as session:
+        """Publish the oldest unpublished rows; returns how many were published (0 while another relay holds
+        the lease). Raises when some publish was not acked; the acked ones are marked all the same."""
+        async with self.db.transaction(immediate=True) as session:
+            if not await self._take_lease(session):
+                return 0
             rows = (
                 await session.execute(
                     select(
@@ -315,21 +331,43 @@ class OutboxRelay:
                     .limit(self.BATCH)
                 )
             ).all()
-        if not rows:
-            return 0
-        assert self.bus.js is not None
-        done: list[int] = []
-        try:
-            for row_id, event_id, subject, body in rows:
-                await self.bus.js.publish(subject, body.encode(), headers={"Nats-Msg-Id": event_id})
-                done.append(row_id)
-        finally:
+            if not rows:
+                return 0
+            acks = await self._publish([(subject, body, event_id) for _, event_id, subject, body in rows])
+            done = [row[0] for row, ack in zip(rows, acks, strict=True) if not isinstance(ack, BaseException)]
             if done:
-                async with self.db.transaction() as session:
-                    await session.execute(
-                        update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(published_at=utcnow())  # type: ignore[union-attr]
-                    )
+                # By id, never by range: a row of a transaction that commits later may carry an id between.
+                await session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(published_at=utcnow())  # type: ignore[union-attr]
+                )
+            failpoints.hit("relay.before_mark")
+        if len(done) < len(rows):
+            failed = next(ack for ack in acks if isinstance(ack, BaseException))
+            raise RuntimeError(f"{len(rows) - len(done)} of {len(rows)} publishes not acked: {failed!r}")
         return len(done)
+
+    async def _publish(self, messages: list[tuple[str, str, str]]) -> list[Any]:
+        """Publish every message with its ack in flight; returns each ack or the exception in its place."""
+        js = self.bus.js
+        assert js is not None
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for subject, body, event_id in messages:
+                futures.append(
+                    await js.publish_async(subject, body.encode(), headers={"Nats-Msg-Id": event_id})
+                )
+        except Exception as exc:  # disconnected mid-round: what went out may still be acked
+            log.warning("%s: outbox relay stopped publishing after %d: %s", self.bus.name, len(futures), exc)
+        done, _ = await asyncio.wait(futures, timeout=self.ACK_TIMEOUT_SECONDS) if futures else (set(), set())
+        results: list[Any] = []
+        for future in futures:
+            if future in done:
+                results.append(future.exception() or future.result())
+            else:
+                future.cancel()
+                results.append(TimeoutError("no ack from JetStream"))
+        results.extend(ConnectionError("not published") for _ in messages[len(futures) :])
+        return results
 
     async def _cleanup(self) -> None:
         async with self.db.transaction() as session:
@@ -340,40 +378,57 @@ class OutboxRelay:
 
 # --------------------------------------------------------------------------------------------------- inbox
 
-Handler = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
-
-
-class PoisonEvent(Exception):
-    """An event that can never be applied (bad data, broken invariant): it goes to the dead-letter stream."""
-
 
 @dataclass(frozen=True)
-class _Delivery:
+class Delivery:
     """A message decoded into an event this consumer applies."""
 
     msg: Msg
     event: CloudEvent
     payload: Any
-    handler: Handler
+    handler: Handler | Batched
 
     @property
     def deliveries(self) -> int:
         return self.msg.metadata.num_delivered
 
 
+Handler = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
+"""Applies one event in the batch's transaction (a handler that is not set-based yet)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Batched:
+    """A set-based handler: applies a run of consecutive events of the batch (stream order) at once, reading
+    the state of all their keys in one query per table and writing with one statement per table. Give every
+    event type it handles the same ``Batched`` object, and the whole batch is one call."""
+
+    apply: Callable[[AsyncSession, Sequence[Delivery]], Awaitable[None]]
+
+
+class PoisonEvent(Exception):
+    """An event that can never be applied (bad data, broken invariant): it goes to the dead-letter stream."""
+
+
 class InboxConsumer:
     """A durable pull consumer of one stream that applies each event once (inbox) and then acks.
 
-    Each fetched batch is applied in one transaction, each event in a SAVEPOINT of its own: a failing event
-    rolls back only its own writes, and later events see the writes of earlier ones, as they would one
-    transaction after another. If the batch cannot commit, its events are applied one by one.
+    A fetched batch is applied in one transaction: its inbox rows in one insert (an event already there is
+    skipped), then its events in stream order, consecutive events of one set-based handler in one call. If
+    the transaction fails, at a handler or at its commit, the batch is split in halves applied one after the
+    other, down to the one event that fails: that one alone is retried later or dead-lettered.
     """
 
-    BATCH = 100
-    SLICE_SECONDS = 0.2  # the longest one transaction of a batch applies events
+    BATCH = 500
 
     def __init__(
-        self, *, db: Database, bus: Bus, service: str, stream: str, handlers: dict[EventSpec[Any], Handler]
+        self,
+        *,
+        db: Database,
+        bus: Bus,
+        service: str,
+        stream: str,
+        handlers: dict[EventSpec[Any], Handler | Batched],
     ) -> None:
         self.db = db
         self.bus = bus
@@ -383,6 +438,8 @@ class InboxConsumer:
         self.handlers = {spec.type: handler for spec, handler in handlers.items()}
         self.subjects = sorted({spec.subject for spec in handlers})
         self.max_deliver = bus.settings.max_deliver
+        # Called with the events of every commit that applied some (e.g. to wake requests waiting for them).
+        self.on_applied: Callable[[list[CloudEvent]], None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -402,7 +459,7 @@ class InboxConsumer:
             # The bound on deliveries is ours (dead letter), so the server never drops a message silently.
             max_deliver=-1,
             filter_subjects=self.subjects,
-            max_ack_pending=1000,
+            max_ack_pending=4 * self.BATCH,
         )
         try:
             await js.add_consumer(self.stream, config)
@@ -439,38 +496,79 @@ class InboxConsumer:
                 delay = min(delay * 2, 5.0)
 
     async def handle_batch(self, messages: list[Msg]) -> None:
-        """Apply the events of ``messages`` in their order, a transaction per slice, acking each slice after
-        its commit."""
+        """Apply the events of ``messages`` in their order and ack each once its effect is committed."""
         pending = [delivery for msg in messages if (delivery := await self._decode(msg)) is not None]
-        while pending:
-            await self._handle_slice(pending)
+        if pending:
+            await self._settle(pending)
 
-    async def _handle_slice(self, pending: list[_Delivery]) -> None:
-        """Apply the first events of ``pending`` in one transaction and remove them from it."""
+    async def _settle(self, batch: list[Delivery]) -> None:
+        """Apply ``batch`` in one transaction and ack it; if that fails, each half on its own, in order."""
         try:
-            applied, failures, taken = await self._apply_batch(pending)
-        except Exception as exc:  # the database, or another instance applying the same events meanwhile
-            log.warning(
-                "%s: a batch of %d events from %s did not commit (%s); applying them one by one",
+            applied = await self._apply(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                await self._failed(batch[0], exc)
+                return
+            log.info(
+                "%s: a batch of %d events from %s failed (%s); splitting it",
                 self.service,
-                len(pending),
+                len(batch),
                 self.stream,
                 exc,
             )
-            for delivery in pending:
-                await self._handle(delivery)
-            pending.clear()
+            half = len(batch) // 2
+            await self._settle(batch[:half])
+            await self._settle(batch[half:])
             return
         if applied:
             failpoints.hit("inbox.after_commit")
-        for i, delivery in enumerate(pending[:taken]):
-            if i in failures:
-                await self._failed(delivery, failures[i])
-            else:
-                await delivery.msg.ack()
-        del pending[:taken]
+            if self.on_applied is not None:
+                self.on_applied([delivery.event for delivery in applied])
+        for delivery in batch:
+            await delivery.msg.ack()
 
-    async def _decode(self, msg: Msg) -> _Delivery | None:
+    async def _apply(self, batch: list[Delivery]) -> list[Delivery]:
+        """Apply the events of ``batch`` this service has not applied yet, in one transaction; returns them.
+        An exception means nothing was committed."""
+        async with self.db.transaction() as session:
+            fresh = await self._claim(session, batch)
+            i = 0
+            while i < len(fresh):
+                handler = fresh[i].handler
+                if isinstance(handler, Batched):
+                    j = i + 1
+                    while j < len(fresh) and fresh[j].handler is handler:
+                        j += 1
+                    await handler.apply(session, fresh[i:j])
+                    i = j
+                else:
+                    await handler(session, fresh[i].event, fresh[i].payload)
+                    i += 1
+            if fresh:
+                failpoints.hit("inbox.before_commit")
+        return fresh
+
+    async def _claim(self, session: AsyncSession, batch: list[Delivery]) -> list[Delivery]:
+        """Insert the batch's inbox rows in one statement; the events whose rows are new, in batch order (the
+        first of two deliveries of one event)."""
+        first: dict[str, Delivery] = {}
+        for delivery in batch:
+            first.setdefault(delivery.event.id, delivery)
+        now = utcnow()
+        rows = [
+            {"event_id": d.event.id, "type": d.event.type, "consumer": self.durable, "applied_at": now}
+            for d in first.values()
+        ]
+        table = InboxMessage.__table__
+        new = set(
+            await session.scalars(
+                insert_ignoring_duplicates(session, table).returning(table.c.event_id),  # type: ignore[arg-type,attr-defined]
+                rows,
+            )
+        )
+        return [d for event_id, d in first.items() if event_id in new]
+
+    async def _decode(self, msg: Msg) -> Delivery | None:
         """The event to apply, or None once a message that has none is dead-lettered or acked."""
         deliveries = msg.metadata.num_delivered
         try:
@@ -490,72 +588,9 @@ class InboxConsumer:
         except ValidationError as exc:
             await self._dead_letter(msg, event, deliveries, f"payload does not match {event.type}: {exc}")
             return None
-        return _Delivery(msg, event, payload, handler)
+        return Delivery(msg, event, payload, handler)
 
-    async def _handle(self, delivery: _Delivery) -> None:
-        """Apply one event in a transaction of its own, then ack it."""
-        try:
-            applied = await self._apply(delivery)
-        except Exception as exc:
-            await self._failed(delivery, exc)
-            return
-        if applied:
-            failpoints.hit("inbox.after_commit")
-        await delivery.msg.ack()
-
-    async def _apply(self, delivery: _Delivery) -> bool:
-        """Apply the event unless this service already has; returns whether it did."""
-        async with self.db.transaction() as session:
-            if await session.get(InboxMessage, delivery.event.id) is not None:
-                return False
-            await self._write(session, delivery)
-            failpoints.hit("inbox.before_commit")
-        return True
-
-    async def _apply_batch(self, batch: list[_Delivery]) -> tuple[bool, dict[int, Exception], int]:
-        """Apply the first events of ``batch`` not applied yet, each in a SAVEPOINT, for at most
-        ``SLICE_SECONDS`` (the transaction holds SQLite's write lock: API writes wait meanwhile); returns
-        whether any was applied, the failures by position and how many events were taken. An exception means
-        nothing was committed."""
-        applied = False
-        failures: dict[int, Exception] = {}
-        taken = 0
-        deadline = asyncio.get_running_loop().time() + self.SLICE_SECONDS
-        async with self.db.transaction(savepoints=True) as session:
-            ids = {delivery.event.id for delivery in batch}
-            done = set(
-                await session.scalars(select(InboxMessage.event_id).where(InboxMessage.event_id.in_(ids)))  # type: ignore[attr-defined]
-            )
-            for i, delivery in enumerate(batch):
-                if taken and asyncio.get_running_loop().time() > deadline:
-                    break
-                taken = i + 1
-                if delivery.event.id in done:  # applied before, or earlier in this batch
-                    continue
-                savepoint = await session.begin_nested()
-                try:
-                    await self._write(session, delivery)
-                    await session.flush()
-                except Exception as exc:
-                    failures[i] = exc
-                    await savepoint.rollback()  # should this fail, the whole batch does
-                    continue
-                await savepoint.commit()
-                done.add(delivery.event.id)
-                applied = True
-            if applied:
-                failpoints.hit("inbox.before_commit")
-        return applied, failures, taken
-
-    async def _write(self, session: AsyncSession, delivery: _Delivery) -> None:
-        event = delivery.event
-        session.add(
-            InboxMessage(event_id=event.id, type=event.type, consumer=self.durable, applied_at=utcnow())
-        )
-        await session.flush()
-        await delivery.handler(session, event, delivery.payload)
-
-    async def _failed(self, delivery: _Delivery, exc: Exception) -> None:
+    async def _failed(self, delivery: Delivery, exc: Exception) -> None:
         """A poison event goes to the dead letters at once, any other failure after ``max_deliver`` tries."""
         msg, event, deliveries = delivery.msg, delivery.event, delivery.deliveries
         if isinstance(exc, PoisonEvent):
@@ -604,10 +639,10 @@ class InboxConsumer:
 
 
 def consumers_for(
-    db: Database, bus: Bus, service: str, handlers: dict[EventSpec[Any], Handler]
+    db: Database, bus: Bus, service: str, handlers: dict[EventSpec[Any], Handler | Batched]
 ) -> list[InboxConsumer]:
     """One durable consumer per source stream of the events the service handles."""
-    by_stream: dict[str, dict[EventSpec[Any], Handler]] = {}
+    by_stream: dict[str, dict[EventSpec[Any], Handler | Batched]] = {}
     for spec, handler in handlers.items():
         by_stream.setdefault(stream_name(spec.service), {})[spec] = handler
     return [

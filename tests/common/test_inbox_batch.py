@@ -1,12 +1,13 @@
-"""A fetched batch of events is applied in one transaction, each event in a SAVEPOINT of its own: a failing
-event rolls back only its own writes, a duplicate is applied once, and a batch that cannot commit is
-applied one event at a time. Real NATS and a real database (SQLite, or PostgreSQL when configured)."""
+"""A fetched batch of events is applied in one transaction: a duplicate is applied once, a batch redelivered
+changes nothing, and a batch that fails (at a handler or at its commit) is split until the one failing event
+is alone, so every other event applies exactly once, in stream order. A set-based handler gets the whole
+batch in one call. Real NATS and a real database (SQLite, or PostgreSQL when configured)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 
@@ -20,8 +21,10 @@ from sqlmodel import SQLModel
 from services.common.db import Database, ensure_database
 from services.common.events import SPOT_CHECK_FAILED, CloudEvent, SpotCheckRecorded, make_event
 from services.common.messaging import (
+    Batched,
     Bus,
     DeadLetter,
+    Delivery,
     InboxConsumer,
     InboxMessage,
     PoisonEvent,
@@ -87,12 +90,6 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-@pytest.fixture(autouse=True)
-def one_slice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch applies in one transaction unless it takes longer than the slice: not here, however slow CI is."""
-    monkeypatch.setattr(InboxConsumer, "SLICE_SECONDS", 60.0)
-
-
 class Handler:
     """Records each application; ``poison`` is never applicable, ``flaky`` fails its first time,
     ``orphan`` breaks a deferred foreign key, so that only the commit fails."""
@@ -100,6 +97,7 @@ class Handler:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.calls: Counter[str] = Counter()
+        self.batches: list[int] = []
 
     async def __call__(self, session: AsyncSession, event: CloudEvent, payload: SpotCheckRecorded) -> None:
         label = payload.batch
@@ -120,27 +118,45 @@ class Handler:
         if label == "orphan":
             await session.execute(insert(child).values(id=1, parent_id=404))
 
+    async def apply_all(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+        """A set-based handler: records the size of each call, then applies the events in order."""
+        self.batches.append(len(deliveries))
+        for delivery in deliveries:
+            await self(session, delivery.event, delivery.payload)
+
+
+async def publish(bus: Bus, messages: list[tuple[CloudEvent, str]]) -> None:
+    assert bus.js is not None
+    for message, msg_id in messages:
+        await bus.js.publish(
+            SPOT_CHECK_FAILED.subject, message.model_dump_json().encode(), headers={"Nats-Msg-Id": msg_id}
+        )
+
 
 @asynccontextmanager
 async def consumer(
-    settings: Settings, db: Database, messages: list[tuple[CloudEvent, str]]
-) -> AsyncIterator[Handler]:
+    settings: Settings,
+    db: Database,
+    messages: list[tuple[CloudEvent, str]],
+    handler: Handler | None = None,
+    batched: bool = False,
+) -> AsyncIterator[tuple[Handler, Bus]]:
     """Publish ``messages`` (event, Nats-Msg-Id) first, then start a consumer: its first fetch takes them all."""
     bus = Bus(settings, SERVICE)
     bus.start()
-    handler = Handler(db)
+    handler = handler or Handler(db)
     inbox = InboxConsumer(
-        db=db, bus=bus, service=SERVICE, stream=STREAM, handlers={SPOT_CHECK_FAILED: handler}
+        db=db,
+        bus=bus,
+        service=SERVICE,
+        stream=STREAM,
+        handlers={SPOT_CHECK_FAILED: Batched(handler.apply_all) if batched else handler},
     )
     try:
         await asyncio.wait_for(bus.ready.wait(), 15)
-        assert bus.js is not None
-        for message, msg_id in messages:
-            await bus.js.publish(
-                SPOT_CHECK_FAILED.subject, message.model_dump_json().encode(), headers={"Nats-Msg-Id": msg_id}
-            )
+        await publish(bus, messages)
         inbox.start()
-        yield handler
+        yield handler, bus
     finally:
         await inbox.stop()
         await bus.close()
@@ -172,34 +188,50 @@ def by_id(*events: CloudEvent) -> list[tuple[CloudEvent, str]]:
     return [(e, e.id) for e in events]
 
 
-async def test_a_failing_event_rolls_back_only_itself_and_the_batch_commits_once(
-    settings: Settings, db: Database
-) -> None:
-    labels = ["e0", "e1", "e2", "poison", "e4", "flaky", "e6", "e7"]
-    events = {label: event(label) for label in labels}
-    async with consumer(settings, db, by_id(*events.values())) as handler:
-
-        async def settled() -> None:
-            assert len(await rows(db)) == 7
-            assert len(await dead_letters(db)) == 1
-            await all_acked(settings)
-
-        await eventually(settled)
-        await asyncio.sleep(0.5)  # a wrong redelivery would show now
+async def settle(db: Database, settings: Settings, *, applied_rows: int, dead: int = 0) -> None:
+    async def settled() -> None:
+        assert len(await rows(db)) == applied_rows
+        assert len(await dead_letters(db)) == dead
         await all_acked(settings)
 
-    # In publish order, each once. Every event saw the writes of those before it, not the poison's (rolled
-    # back), and none saw another committed: the batch committed once. The flaky one came back alone.
-    assert await rows(db) == [
-        ("e0", 0, 0),
-        ("e1", 1, 0),
-        ("e2", 2, 0),
-        ("e4", 3, 0),
-        ("e6", 4, 0),
-        ("e7", 5, 0),
-        ("flaky", 6, 6),
-    ]
-    assert handler.calls == {**dict.fromkeys(labels, 1), "flaky": 2}
+    await eventually(settled, timeout=20)
+    await asyncio.sleep(0.5)  # a wrong redelivery would show now
+    await all_acked(settings)
+    assert len(await rows(db)) == applied_rows
+
+
+async def test_a_batch_commits_once_with_its_events_in_stream_order(settings: Settings, db: Database) -> None:
+    labels = [f"e{i}" for i in range(20)]
+    async with consumer(settings, db, by_id(*(event(label) for label in labels))) as (handler, _):
+        await settle(db, settings, applied_rows=20)
+    # Each saw the writes of those before it in the same transaction, and none saw any of them committed.
+    assert await rows(db) == [(label, i, 0) for i, label in enumerate(labels)]
+    assert handler.calls == dict.fromkeys(labels, 1)
+
+
+async def test_a_set_based_handler_gets_the_whole_batch_in_one_call(settings: Settings, db: Database) -> None:
+    labels = [f"e{i}" for i in range(50)]
+    async with consumer(settings, db, by_id(*(event(label) for label in labels)), batched=True) as (
+        handler,
+        _,
+    ):
+        await settle(db, settings, applied_rows=50)
+    assert handler.batches == [50]
+    assert [label for label, _, _ in await rows(db)] == labels
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["per-event", "set-based"])
+async def test_a_poison_event_in_a_batch_of_100_is_dead_lettered_alone(
+    settings: Settings, db: Database, batched: bool
+) -> None:
+    labels = [f"e{i}" for i in range(100)]
+    labels[37] = "poison"
+    events = {label: event(label) for label in labels}
+    async with consumer(settings, db, by_id(*events.values()), batched=batched) as (handler, _):
+        await settle(db, settings, applied_rows=99, dead=1)
+    # The 99 others committed once each, in stream order; the batch was split down to the poison alone.
+    assert [label for label, _, _ in await rows(db)] == [label for label in labels if label != "poison"]
+    assert 1 < handler.calls["poison"] <= 8
     [dead] = await dead_letters(db)
     assert dead.event_id == events["poison"].id and dead.error == "抽查编号不存在"
     async with db.session() as session:
@@ -207,62 +239,52 @@ async def test_a_failing_event_rolls_back_only_itself_and_the_batch_commits_once
     assert inbox == {e.id for label, e in events.items() if label != "poison"}
 
 
+async def test_a_transient_failure_is_retried_and_applied_once_in_order(
+    settings: Settings, db: Database
+) -> None:
+    labels = ["e0", "e1", "flaky", "e3"]
+    async with consumer(settings, db, by_id(*(event(label) for label in labels))) as (handler, _):
+        await settle(db, settings, applied_rows=4)
+    # The batch failed and was split: the first half committed together, then the second half, in which
+    # the flaky event worked at its second try.
+    assert await rows(db) == [("e0", 0, 0), ("e1", 1, 0), ("flaky", 2, 2), ("e3", 3, 2)]
+    assert handler.calls == {"e0": 2, "e1": 2, "flaky": 2, "e3": 1} and await dead_letters(db) == []
+
+
 async def test_the_same_event_twice_in_one_batch_is_applied_once(settings: Settings, db: Database) -> None:
     twice = event("twice")
     e0, e1 = event("e0"), event("e1")
     # Different message ids defeat JetStream's de-duplication: only the inbox stands in the way.
     messages = [(e0, e0.id), (twice, f"{twice.id}-a"), (e1, e1.id), (twice, f"{twice.id}-b")]
-    async with consumer(settings, db, messages) as handler:
-
-        async def settled() -> None:
-            assert len(await rows(db)) == 3
-            await all_acked(settings)
-
-        await eventually(settled)
-        await asyncio.sleep(0.5)
-        await all_acked(settings)
-
+    async with consumer(settings, db, messages) as (handler, _):
+        await settle(db, settings, applied_rows=3)
     assert await rows(db) == [("e0", 0, 0), ("twice", 1, 0), ("e1", 2, 0)]
     assert handler.calls == {"e0": 1, "twice": 1, "e1": 1}
-    assert await dead_letters(db) == []
 
 
-async def test_a_long_batch_commits_in_slices(
-    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A slice ends once it has taken longer than SLICE_SECONDS, after at least one event: with 0, every event
-    # commits alone and the next one sees it committed (SQLite's write lock is let go between slices).
-    monkeypatch.setattr(InboxConsumer, "SLICE_SECONDS", 0.0)
-    labels = ["e0", "e1", "e2"]
-    async with consumer(settings, db, by_id(*(event(label) for label in labels))) as handler:
-
-        async def settled() -> None:
-            assert len(await rows(db)) == 3
-            await all_acked(settings)
-
-        await eventually(settled)
-
-    assert await rows(db) == [("e0", 0, 0), ("e1", 1, 1), ("e2", 2, 2)]
-    assert handler.calls == dict.fromkeys(labels, 1)
+async def test_a_committed_batch_delivered_again_changes_nothing(settings: Settings, db: Database) -> None:
+    events = [event(f"e{i}") for i in range(30)]
+    async with consumer(settings, db, by_id(*events), batched=True) as (handler, bus):
+        await settle(db, settings, applied_rows=30)
+        before = await rows(db)
+        # The whole batch again, under new message ids (as a consumer that died before acking would get it).
+        await publish(bus, [(e, f"{e.id}-again") for e in events])
+        await settle(db, settings, applied_rows=30)
+    assert await rows(db) == before
+    assert handler.batches == [30]  # the second delivery reached no handler: every event was in the inbox
 
 
-async def test_a_batch_that_cannot_commit_is_applied_one_event_at_a_time(
+async def test_a_batch_that_cannot_commit_is_split_down_to_the_event_that_breaks_it(
     settings: Settings, db: Database
 ) -> None:
     settings = settings.model_copy(update={"max_deliver": 2})
     labels = ["e0", "e1", "orphan", "e2"]
     events = {label: event(label) for label in labels}
-    async with consumer(settings, db, by_id(*events.values())) as handler:
-
-        async def settled() -> None:
-            assert len(await dead_letters(db)) == 1
-            await all_acked(settings)
-
-        await eventually(settled)
-
-    # The batch was rolled back at its commit; then each event had a transaction of its own.
-    assert await rows(db) == [("e0", 0, 0), ("e1", 1, 1), ("e2", 2, 2)]
-    assert {label: handler.calls[label] for label in ("e0", "e1", "e2")} == {"e0": 2, "e1": 2, "e2": 2}
+    async with consumer(settings, db, by_id(*events.values())):
+        await settle(db, settings, applied_rows=3, dead=1)
+    # The batch was rolled back at its commit; its halves [e0, e1] and [orphan, e2] each had a transaction,
+    # then the second half's halves: every good event committed once.
+    assert await rows(db) == [("e0", 0, 0), ("e1", 1, 0), ("e2", 2, 2)]
     [dead] = await dead_letters(db)
     assert dead.event_id == events["orphan"].id and dead.deliveries == 2 and "IntegrityError" in dead.error
 
@@ -271,7 +293,7 @@ async def test_events_emitted_in_a_batch_wake_the_relay_when_the_batch_commits(d
     wakes: list[str] = []
     db.on_outbox_commit = lambda: wakes.append("woken")
     payload = event("x").data
-    async with db.transaction(savepoints=True) as session:
+    async with db.transaction(immediate=True) as session:
         async with session.begin_nested():
             emit(
                 session,
@@ -284,4 +306,4 @@ async def test_events_emitted_in_a_batch_wake_the_relay_when_the_batch_commits(d
         with pytest.raises(PoisonEvent):
             async with session.begin_nested():
                 raise PoisonEvent("the next event fails")
-    assert wakes == ["woken"]  # the first event's outbox row is published as soon as the batch commits
+    assert wakes == ["woken"]  # the outbox row is published as soon as the transaction commits
