@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.db import Database, as_utc, today_cn, utcnow
+from services.common.db import Database, insert_at_commit, utcnow
 from services.common.events import (
     CLASS_CHANGED,
     ESCALATED,
     TIER_ASSIGNED,
-    CaseClosed,
     ClassChanged,
     ClassReason,
-    CloudEvent,
-    ComplaintVerified,
-    CreditRiskAssessed,
-    EnterpriseRegistered,
     Escalated,
-    SpotCheckOverturned,
-    SpotCheckRecorded,
     TierAssigned,
 )
 from services.common.ids import new_id
@@ -49,7 +40,7 @@ LISTED_CLASSES = ("key", "special")
 
 
 def _reasons(reasons: Sequence[Reason]) -> list[dict[str, Any]]:
-    return [{**asdict(r), "evidence": list(r.evidence)} for r in reasons]
+    return [{"rule": r.rule, "text": r.text, "basis": r.basis, "evidence": list(r.evidence)} for r in reasons]
 
 
 def _event_reasons(reasons: Sequence[Reason]) -> list[ClassReason]:
@@ -119,7 +110,7 @@ def size_of(row: GradedEnterprise) -> Size | None:
 def evaluate(
     packs: PackSet,
     row: GradedEnterprise,
-    signals: Sequence[RiskSignal],
+    signals: Sequence[RiskSignal | Signal],
     manual: ManualDecisionRow | None,
     *,
     today: date,
@@ -131,7 +122,7 @@ def evaluate(
         pack or packs.for_region(row.region_code),
         region_code=row.region_code,
         size=size_of(row),
-        signals=[*(as_signal(s) for s in signals), *extra],
+        signals=[*(s if isinstance(s, Signal) else as_signal(s) for s in signals), *extra],
         manual=as_manual(manual),
         released_on=row.released_on,
         today=today,
@@ -155,6 +146,14 @@ async def refresh(
     return decision
 
 
+def _assign(row: GradedEnterprise, **values: Any) -> None:
+    """Set the fields that change: a SQLModel attribute set costs far more than a read, and a unit's batch of
+    events changes few of them."""
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
 def store(
     session: AsyncSession,
     packs: PackSet,
@@ -174,37 +173,45 @@ def store(
     tier = decision.tier
     previous_tier, previous_class, previous_locked = row.tier, row.supervision_class, row.locked
     previous_escalated, previous_level = row.escalated, row.responsible_level
-    row.tier = tier.tier if tier else None
-    row.tier_rule, row.tier_reason = (tier.rule, tier.reason) if tier else (None, None)
-    row.supervision_class = decision.supervision_class
-    row.class_rule, row.class_reason = decision.class_rule, decision.class_text
-    row.class_evidence = json.dumps(decision.evidence)
-    row.class_source, row.automatic_class = decision.class_source, decision.automatic_class
-    row.responsible_level, row.responsible_region = decision.responsible_level, decision.responsible_region
-    row.escalated, row.locked = decision.escalated, decision.locked
-    row.pack, row.pack_version = decision.pack, decision.pack_version
-    row.decision = encoded
+    _assign(
+        row,
+        tier=tier.tier if tier else None,
+        tier_rule=tier.rule if tier else None,
+        tier_reason=tier.reason if tier else None,
+        supervision_class=decision.supervision_class,
+        class_rule=decision.class_rule,
+        class_reason=decision.class_text,
+        class_evidence=json.dumps(decision.evidence),
+        class_source=decision.class_source,
+        automatic_class=decision.automatic_class,
+        responsible_level=decision.responsible_level,
+        responsible_region=decision.responsible_region,
+        escalated=decision.escalated,
+        locked=decision.locked,
+        pack=decision.pack,
+        pack_version=decision.pack_version,
+        decision=encoded,
+        updated_at=utcnow(),
+    )
     if decision.released:
         row.released_on = today
-    row.updated_at = utcnow()
-    session.add(
-        DecisionHistory(
-            id=new_id(),
-            enterprise_id=row.enterprise_id,
-            decided_at=row.updated_at,
-            cause=cause,
-            cause_id=cause_id,
-            tier=row.tier,
-            supervision_class=row.supervision_class,
-            class_source=row.class_source,
-            responsible_level=row.responsible_level,
-            escalated=row.escalated,
-            locked=row.locked,
-            pack=decision.pack,
-            pack_version=decision.pack_version,
-            decision=encoded,
-        )
-    )
+    history = {
+        "id": new_id(),
+        "enterprise_id": row.enterprise_id,
+        "decided_at": row.updated_at,
+        "cause": cause,
+        "cause_id": cause_id,
+        "tier": row.tier,
+        "supervision_class": row.supervision_class,
+        "class_source": row.class_source,
+        "responsible_level": row.responsible_level,
+        "escalated": row.escalated,
+        "locked": row.locked,
+        "pack": decision.pack,
+        "pack_version": decision.pack_version,
+        "decision": encoded,
+    }
+    insert_at_commit(session, DecisionHistory.__table__, history)  # type: ignore[arg-type]
     where = {"region": row.region_code, "enterprise_id": row.enterprise_id}
     if tier is not None and previous_tier != tier.tier:
         emit(
@@ -257,9 +264,14 @@ def store(
     return True
 
 
-def annual_entry(row: GradedEnterprise, *, today: date) -> AnnualListEntry | None:
-    """年度名单: a unit under key or special supervision on any day of a year is on that year's list."""
+def annual_entry(
+    row: GradedEnterprise, *, today: date, listed: set[tuple[str, str]] | None = None
+) -> AnnualListEntry | None:
+    """年度名单: a unit under key or special supervision on any day of a year is on that year's list (None
+    if it is not, or if its (class, unit) is in ``listed`` already)."""
     if row.supervision_class not in LISTED_CLASSES or row.kind is None:
+        return None
+    if listed is not None and (row.supervision_class, row.enterprise_id) in listed:
         return None
     return AnnualListEntry(
         year=today.year,
@@ -284,149 +296,6 @@ async def list_annually(session: AsyncSession, row: GradedEnterprise, *, today: 
             session, today.year
         ):
             session.add(entry)
-
-
-# ---------------------------------------------------------------------------------------------- handlers
-
-
-async def _enterprise(session: AsyncSession, enterprise_id: str, region_code: str) -> GradedEnterprise:
-    """The unit's row; created from the first event that names it, whichever stream that came from."""
-    row = await session.get(GradedEnterprise, enterprise_id)
-    if row is None:
-        row = GradedEnterprise(enterprise_id=enterprise_id, region_code=region_code, updated_at=utcnow())
-        session.add(row)
-        await session.flush()
-    return row
-
-
-class Handlers:
-    """The event handlers, bound to the packs in force."""
-
-    def __init__(self, packs: PackSet) -> None:
-        self.packs = packs
-
-    async def on_registered(
-        self, session: AsyncSession, event: CloudEvent, payload: EnterpriseRegistered
-    ) -> None:
-        """Registered or updated (a full snapshot): the newest size wins, whatever order events arrive in."""
-        row = await _enterprise(session, payload.enterprise_id, payload.region_code)
-        if row.size_as_of is not None and as_utc(row.size_as_of) > event.time:
-            return
-        row.region_code, row.uscc, row.name = payload.region_code, payload.uscc, payload.name
-        row.kind, row.sales_channel = payload.kind, payload.sales_channel
-        row.employees, row.revenue_wan_yuan = payload.employees, payload.revenue_wan_yuan
-        row.size_as_of = event.time
-        # Credit classes that arrived before the unit did wait under its USCC.
-        await session.execute(
-            update(RiskSignal)
-            .where(RiskSignal.enterprise_id.is_(None), RiskSignal.uscc == payload.uscc)  # type: ignore[union-attr,attr-defined]
-            .values(enterprise_id=row.enterprise_id)
-        )
-        await refresh(session, self.packs, row, today=today_cn(), cause=event.type, cause_id=event.id)
-
-    async def _signal(
-        self, session: AsyncSession, event: CloudEvent, row: GradedEnterprise, **fields: Any
-    ) -> None:
-        session.add(
-            RiskSignal(
-                id=event.id,
-                enterprise_id=row.enterprise_id,
-                source_type=event.type,
-                received_at=utcnow(),
-                **fields,
-            )
-        )
-        await session.flush()
-        await refresh(session, self.packs, row, today=today_cn(), cause=event.type, cause_id=event.id)
-
-    async def on_spot_check_failed(
-        self, session: AsyncSession, event: CloudEvent, payload: SpotCheckRecorded
-    ) -> None:
-        """监督抽查不合格: a major quality-safety risk."""
-        row = await _enterprise(session, payload.enterprise_id, event.region)
-        detail = {"product": payload.product, "batch": payload.batch, "failed_items": payload.failed_items}
-        await self._signal(
-            session,
-            event,
-            row,
-            kind="spot_check_failed",
-            occurred_on=payload.sampled_on,
-            ref=payload.spot_check_id,
-            detail=json.dumps(detail, ensure_ascii=False),
-        )
-
-    async def on_spot_check_overturned(
-        self, session: AsyncSession, event: CloudEvent, payload: SpotCheckOverturned
-    ) -> None:
-        """复检推翻: the failure it names stops counting, whether it arrived before or after this."""
-        row = await _enterprise(session, payload.enterprise_id, event.region)
-        await self._signal(
-            session,
-            event,
-            row,
-            kind="spot_check_overturned",
-            occurred_on=payload.decided_on,
-            ref=payload.spot_check_id,
-            detail=json.dumps({"note": payload.note}, ensure_ascii=False),
-        )
-
-    async def on_case_closed(self, session: AsyncSession, event: CloudEvent, payload: CaseClosed) -> None:
-        """立案查处结案: a penalty (从重 flagged) counts from the day the case closed; a case closed without
-        one is no signal."""
-        if not payload.penalised:
-            return
-        row = await _enterprise(session, payload.enterprise_id, event.region)
-        detail = {
-            "cause": payload.cause,
-            "warning": payload.warning,
-            "fine_yuan": payload.fine_yuan,
-            "confiscated_yuan": payload.confiscated_yuan,
-        }
-        await self._signal(
-            session,
-            event,
-            row,
-            kind="penalty",
-            occurred_on=payload.closed_on,
-            heavier=payload.heavier,
-            ref=payload.case_id,
-            detail=json.dumps(detail, ensure_ascii=False),
-        )
-
-    async def on_complaint_verified(
-        self, session: AsyncSession, event: CloudEvent, payload: ComplaintVerified
-    ) -> None:
-        """投诉举报经核实: a major quality-safety risk in the packs that count it."""
-        row = await _enterprise(session, payload.enterprise_id, event.region)
-        await self._signal(
-            session,
-            event,
-            row,
-            kind="complaint_verified",
-            occurred_on=payload.verified_on,
-            ref=payload.complaint_id,
-            detail=json.dumps({"inspection_id": payload.inspection_id}),
-        )
-
-    async def on_credit_assessed(
-        self, session: AsyncSession, event: CloudEvent, payload: CreditRiskAssessed
-    ) -> None:
-        """信用风险分类: kept under the USCC until the unit is known; the latest assessment counts."""
-        row = await repository.by_uscc(session, payload.uscc)
-        signal = RiskSignal(
-            id=event.id,
-            enterprise_id=row.enterprise_id if row else None,
-            uscc=payload.uscc,
-            kind="credit_risk",
-            credit_class=payload.credit_class,
-            occurred_on=payload.assessed_on,
-            source_type=event.type,
-            received_at=utcnow(),
-        )
-        session.add(signal)
-        await session.flush()
-        if row is not None:
-            await refresh(session, self.packs, row, today=today_cn(), cause=event.type, cause_id=event.id)
 
 
 # ------------------------------------------------------------------------------------------ daily recompute

@@ -35,11 +35,12 @@ from services.common.events import (
     decode_payload,
     make_event,
 )
-from services.common.messaging import OutboxMessage
+from services.common.messaging import Batched, Delivery, OutboxMessage
 from services.common.settings import Settings
 from services.grading.app import create_app
+from services.grading.events import BatchApplier
 from services.grading.models import GradedEnterprise
-from services.grading.service import Handlers, recompute
+from services.grading.service import recompute
 from tests.harness import JIAOCHENG, SX_PROVINCE, WENSHUI, eventually, identity, make_uscc, serving
 
 pytestmark = pytest.mark.asyncio
@@ -458,9 +459,10 @@ async def test_what_if_evaluates_under_any_pack_and_stores_nothing(
 
 
 async def test_replaying_the_same_events_in_another_order_gives_the_same_decision(settings: Settings) -> None:
-    """The handlers applied straight to two real databases, in every order of the same events."""
+    """The set-based handler applied straight to real databases, in three orders of the same events, each
+    event a batch of its own and all of them one batch."""
     app = create_app(settings)
-    handlers = Handlers(app.state.packs)
+    applier = BatchApplier(app.state.packs)
     events = [
         registered(8),
         failed("unit-8", "sc-1", 400),
@@ -474,26 +476,24 @@ async def test_replaying_the_same_events_in_another_order_gives_the_same_decisio
             enterprise_id="unit-8",
         ),
     ]
-    apply = {
-        ENTERPRISE_REGISTERED.type: handlers.on_registered,
-        ENTERPRISE_UPDATED.type: handlers.on_registered,
-        SPOT_CHECK_FAILED.type: handlers.on_spot_check_failed,
-        SPOT_CHECK_OVERTURNED.type: handlers.on_spot_check_overturned,
-    }
+
+    def batch(*events: CloudEvent) -> list[Delivery]:
+        return [Delivery(None, e, decode_payload(e), Batched(applier.apply)) for e in events]  # type: ignore[arg-type]
+
     decisions = set()
     orders = [
         events,
         list(reversed(events)),
         [events[4], events[1], events[5], events[0], events[3], events[2]],
     ]
-    for n, order in enumerate(orders):
+    for n, (order, whole) in enumerate(itertools.product(orders, (False, True))):
         url = settings.database_url_for(f"replay{n}")
         await migrate("grading", url)
         db = Database(url)
         try:
-            for event in order:
+            for deliveries in [batch(*order)] if whole else [batch(e) for e in order]:
                 async with db.transaction() as session:
-                    await apply[event.type](session, event, decode_payload(event))
+                    await applier.apply(session, deliveries)
             async with db.session() as session:
                 row = await session.get(GradedEnterprise, "unit-8")
             assert row is not None
