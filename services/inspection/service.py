@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlalchemy import update
@@ -170,19 +171,25 @@ async def record_retest(
         )
 
 
-async def _known(session: AsyncSession, event: CloudEvent, enterprise_id: str) -> KnownEnterprise:
-    """The unit as inspection knows it; grading's stream may name a unit before registry's arrives."""
-    row = await session.get(KnownEnterprise, enterprise_id)
-    if row is None:
-        row = KnownEnterprise(id=enterprise_id, region_code=event.region, name="", kind="unknown")
-        session.add(row)
-    return row
+def new_unit(event: CloudEvent, payload: Any) -> dict[str, Any]:
+    """The unit as inspection knows it before registry's snapshot: grading's stream may name it first."""
+    return {
+        "id": payload.enterprise_id,
+        "region_code": event.region,
+        "name": "",
+        "kind": "unknown",
+        "operating_status": "normal",
+        "supervision_class": "routine",
+        "locked": False,
+        "risk_points": "[]",
+    }
 
 
-async def on_registered(session: AsyncSession, event: CloudEvent, payload: EnterpriseRegistered) -> None:
+async def on_registered(
+    session: AsyncSession, row: KnownEnterprise, event: CloudEvent, payload: EnterpriseRegistered
+) -> None:
     """registered / updated (a full snapshot): what plans, checklists and jurisdiction need."""
-    row = await session.get(KnownEnterprise, payload.enterprise_id)
-    if row is not None and row.region_code != payload.region_code:
+    if row.region_code != payload.region_code:
         # 区划调整 or a move: the unit's records follow it into the new jurisdiction.
         for table in (SpotCheck, Inspection, Finding, Rectification, EnforcementCase, Complaint):
             await session.execute(
@@ -190,21 +197,21 @@ async def on_registered(session: AsyncSession, event: CloudEvent, payload: Enter
                 .where(table.enterprise_id == payload.enterprise_id)  # type: ignore[attr-defined]
                 .values(region_code=payload.region_code)
             )
-    row = row or await _known(session, event, payload.enterprise_id)
     row.region_code, row.name, row.kind = payload.region_code, payload.name, payload.kind
     row.uscc, row.sales_channel, row.station_code = payload.uscc, payload.sales_channel, payload.station_code
     row.operating_status = payload.operating_status
 
 
 async def on_status_changed(
-    session: AsyncSession, event: CloudEvent, payload: EnterpriseStatusChanged
+    session: AsyncSession, row: KnownEnterprise, event: CloudEvent, payload: EnterpriseStatusChanged
 ) -> None:
-    (await _known(session, event, payload.enterprise_id)).operating_status = payload.to_status
+    row.operating_status = payload.to_status
 
 
-async def on_class_changed(session: AsyncSession, event: CloudEvent, payload: ClassChanged) -> None:
+async def on_class_changed(
+    session: AsyncSession, row: KnownEnterprise, event: CloudEvent, payload: ClassChanged
+) -> None:
     """重点/特别监管 and 建档锁定: the plans must visit locked units every ``visit_every_months``."""
-    row = await _known(session, event, payload.enterprise_id)
     if payload.locked and not (row.locked and row.locked_since):
         # First seen locked: a locked unit never visited owes its half-year visit from that day.
         row.locked_since = as_utc(event.time).astimezone(CHINA).date()
@@ -217,13 +224,14 @@ async def on_class_changed(session: AsyncSession, event: CloudEvent, payload: Cl
     )
 
 
-async def on_inspector_assigned(session: AsyncSession, event: CloudEvent, payload: InspectorAssigned) -> None:
-    (await _known(session, event, payload.enterprise_id)).responsible_inspector = payload.inspector
+async def on_inspector_assigned(
+    session: AsyncSession, row: KnownEnterprise, event: CloudEvent, payload: InspectorAssigned
+) -> None:
+    row.responsible_inspector = payload.inspector
 
 
 async def on_risk_list_adopted(
-    session: AsyncSession, event: CloudEvent, payload: RiskControlListAdopted
+    session: AsyncSession, row: KnownEnterprise, event: CloudEvent, payload: RiskControlListAdopted
 ) -> None:
     """The unit's own key risk points join its checklist (template item 6 / 5)."""
-    row = await _known(session, event, payload.enterprise_id)
     row.risk_points = json.dumps([p.model_dump() for p in payload.points], ensure_ascii=False)

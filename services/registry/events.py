@@ -21,6 +21,7 @@ from services.common.events import (
     TierAssigned,
 )
 from services.common.messaging import emit
+from services.common.projection import by_unit
 from services.registry.models import Enterprise, StatusChange
 
 log = logging.getLogger(__name__)
@@ -81,25 +82,18 @@ def status_changed(session: AsyncSession, enterprise: Enterprise, change: Status
     )
 
 
-async def _known(session: AsyncSession, event: CloudEvent, enterprise_id: str) -> Enterprise | None:
-    enterprise = await session.get(Enterprise, enterprise_id)
-    if enterprise is None:  # grading may know units entered before this ledger existed
-        log.warning("registry: %s %s for unknown unit %s ignored", event.type, event.id, enterprise_id)
-    return enterprise
-
-
-async def on_class_changed(session: AsyncSession, event: CloudEvent, payload: ClassChanged) -> None:
+async def on_class_changed(
+    session: AsyncSession, enterprise: Enterprise, event: CloudEvent, payload: ClassChanged
+) -> None:
     """Grading's class and locking, kept for search (锁定的单位、重点/特别监管)."""
-    enterprise = await _known(session, event, payload.enterprise_id)
-    if enterprise is not None:
-        enterprise.supervision_class = payload.to_class
-        enterprise.locked = payload.locked
+    enterprise.supervision_class = payload.to_class
+    enterprise.locked = payload.locked
 
 
-async def on_tier_assigned(session: AsyncSession, event: CloudEvent, payload: TierAssigned) -> None:
-    enterprise = await _known(session, event, payload.enterprise_id)
-    if enterprise is not None:
-        enterprise.tier = payload.tier
+async def on_tier_assigned(
+    session: AsyncSession, enterprise: Enterprise, event: CloudEvent, payload: TierAssigned
+) -> None:
+    enterprise.tier = payload.tier
 
 
 def _handlers() -> dict[Any, Any]:
@@ -107,8 +101,8 @@ def _handlers() -> dict[Any, Any]:
 
     return {
         EXAM_RESULT_PUBLISHED: people.on_exam_result,
-        CLASS_CHANGED: on_class_changed,
-        TIER_ASSIGNED: on_tier_assigned,
+        # Grading may know units entered before this ledger existed: those events are skipped.
+        **by_unit(Enterprise, {CLASS_CHANGED: on_class_changed, TIER_ASSIGNED: on_tier_assigned}),
     }
 
 

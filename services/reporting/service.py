@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import utcnow
@@ -20,30 +22,41 @@ TIERS = ("A", "B", "C", "D")
 CLASSES = ("routine", "key", "special")
 
 
-async def _row(session: AsyncSession, event: CloudEvent, enterprise_id: str) -> ReportedEnterprise:
-    row = await session.get(ReportedEnterprise, enterprise_id)
-    if row is None:
-        row = ReportedEnterprise(enterprise_id=enterprise_id, region_code=event.region, updated_at=utcnow())
-        session.add(row)
-    row.updated_at = utcnow()
-    return row
+def new_unit(event: CloudEvent, payload: Any) -> dict[str, Any]:
+    """A unit's row, made by whichever event names it first."""
+    return {
+        "enterprise_id": payload.enterprise_id,
+        "region_code": event.region,
+        "registered": False,
+        "supervision_class": "routine",
+        "failed_spot_checks": 0,
+        "updated_at": utcnow(),
+    }
 
 
-async def on_registered(session: AsyncSession, event: CloudEvent, payload: EnterpriseRegistered) -> None:
-    row = await _row(session, event, payload.enterprise_id)
+async def on_registered(
+    session: AsyncSession, row: ReportedEnterprise, event: CloudEvent, payload: EnterpriseRegistered
+) -> None:
     row.registered, row.kind, row.region_code = True, payload.kind, payload.region_code
+    row.updated_at = utcnow()
 
 
-async def on_tier_assigned(session: AsyncSession, event: CloudEvent, payload: TierAssigned) -> None:
-    (await _row(session, event, payload.enterprise_id)).tier = payload.tier
+async def on_tier_assigned(
+    session: AsyncSession, row: ReportedEnterprise, event: CloudEvent, payload: TierAssigned
+) -> None:
+    row.tier, row.updated_at = payload.tier, utcnow()
 
 
-async def on_class_changed(session: AsyncSession, event: CloudEvent, payload: ClassChanged) -> None:
-    (await _row(session, event, payload.enterprise_id)).supervision_class = payload.to_class
+async def on_class_changed(
+    session: AsyncSession, row: ReportedEnterprise, event: CloudEvent, payload: ClassChanged
+) -> None:
+    row.supervision_class, row.updated_at = payload.to_class, utcnow()
 
 
-async def on_spot_check_failed(session: AsyncSession, event: CloudEvent, payload: SpotCheckRecorded) -> None:
-    (await _row(session, event, payload.enterprise_id)).failed_spot_checks += 1
+async def on_spot_check_failed(
+    session: AsyncSession, row: ReportedEnterprise, event: CloudEvent, payload: SpotCheckRecorded
+) -> None:
+    row.failed_spot_checks, row.updated_at = row.failed_spot_checks + 1, utcnow()
 
 
 async def summary(session: AsyncSession, region: str) -> Summary:
