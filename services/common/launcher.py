@@ -122,6 +122,9 @@ class System:
     host: str = "127.0.0.1"
     nats_port: int | None = None
     logs: bool = True
+    # Processes per service (uvicorn workers on one port): one durable consumer's work and one outbox's
+    # relay are shared between them, each event applied and published once.
+    replicas: int = 1
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
@@ -160,6 +163,8 @@ class System:
             "--timeout-graceful-shutdown",
             "5",
         ]
+        if name != "gateway" and self.replicas > 1:
+            args += ["--workers", str(self.replicas)]
         self.processes[name] = spawn(args, {**self.env, **(extra_env or {})}, self._log(name))
 
     def start(self, timeout: float = 60.0) -> None:
@@ -180,7 +185,8 @@ class System:
         self.processes.clear()
 
 
-def system_from_env(env: dict[str, str]) -> System:
+def system_from_env(env: dict[str, str], replicas: int | None = None) -> System:
+    replicas = replicas or int(env.get("QSR_REPLICAS", "1"))
     data_dir = Path(env.get("QSR_DATA_DIR", "var")).resolve()
     env = {**env, "QSR_DATA_DIR": str(data_dir)}
     ports = dict(DEFAULT_PORTS)
@@ -199,11 +205,12 @@ def system_from_env(env: dict[str, str]) -> System:
         ports=ports,
         host=env.get("QSR_GATEWAY_HOST", "127.0.0.1"),
         nats_port=nats_port,
+        replicas=replicas,
     )
 
 
-def up() -> int:
-    system = system_from_env(dict(os.environ))
+def up(replicas: int | None = None) -> int:
+    system = system_from_env(dict(os.environ), replicas)
     stopping = False
 
     def _stop(signum: int, _frame: object) -> None:
@@ -226,7 +233,7 @@ def up() -> int:
 QSR 工业产品质量安全主体责任监管平台 is running.
   gateway      {gateway}   (API: {gateway}/api/v1/<service>/…, docs: {gateway}/docs)
   event stream {gateway}/api/v1/events/stream
-  services     {", ".join(f"{s} {system.url(s)}" for s in SERVICES)}
+  services     {", ".join(f"{s} {system.url(s)}" for s in SERVICES)}{f" ({system.replicas} processes each)" if system.replicas > 1 else ""}
   NATS         {system.env["QSR_NATS_URL"]}{" (embedded)" if system.nats_port else ""}
   demo accounts (password: demo): {_demo_accounts()}
 Press Ctrl-C to stop.""",
@@ -260,12 +267,20 @@ def _demo_accounts() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qsr", description="QSR 工业产品质量安全主体责任监管平台")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
+    run = commands.add_parser(
         "up", help="run the whole system: NATS (unless QSR_NATS_URL), every service, the gateway"
+    )
+    run.add_argument(
+        "--replicas",
+        type=int,
+        default=None,
+        help="processes per service, sharing its consumers and outbox (default: QSR_REPLICAS or 1)",
     )
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up()
+        if args.replicas is not None and args.replicas < 1:
+            parser.error("--replicas 至少为 1 (must be at least 1)")
+        return up(args.replicas)
     return 2
 
 
