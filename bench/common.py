@@ -157,3 +157,69 @@ async def class_counts(db: Any) -> dict[str, int]:
             GradedEnterprise.supervision_class
         )
         return dict((await session.execute(stmt)).all())  # type: ignore[arg-type]
+
+
+async def raw_jetstream_rate(nats_url: str, bodies: list[bytes], *, window: int, batch: int = 500) -> float:
+    """The raw baseline of an event path: messages per second through a JetStream stream of its own to a
+    durable pull consumer that only acks, published ``window`` at a time, timed as the measured path is (from
+    the first publish until the last ack)."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream(timeout=30)
+        stream = f"BENCH_RAW_{uuid.uuid4().hex[:8]}"
+        await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
+        sub = await js.pull_subscribe(f"{stream.lower()}.>", durable="raw", stream=stream)
+        acked = 0
+
+        async def consume() -> None:
+            nonlocal acked
+            while acked < len(bodies):
+                try:
+                    messages = await sub.fetch(batch=batch, timeout=5)
+                except TimeoutError:
+                    continue
+                for msg in messages:
+                    await msg.ack()
+                acked += len(messages)
+
+        started = time.perf_counter()
+        consumer = asyncio.create_task(consume())
+        for start in range(0, len(bodies), window):
+            await asyncio.gather(
+                *(
+                    js.publish(f"{stream.lower()}.x", body, headers={"Nats-Msg-Id": f"{stream}-{start + i}"})
+                    for i, body in enumerate(bodies[start : start + window])
+                )
+            )
+        await asyncio.wait_for(consumer, 120)
+        elapsed = time.perf_counter() - started
+        await js.delete_stream(stream)
+        return len(bodies) / elapsed
+    finally:
+        await nc.close()
+
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def record(
+    name: str, figure: float, unit: str, *, target: str, ratio: float | None = None, note: str = ""
+) -> None:
+    """Keep one figure of this run in bench/results.json (``make bench`` prints them as one table)."""
+    import json
+    from datetime import date
+
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results[name] = {
+        "figure": round(figure, 3),
+        "unit": unit,
+        "target": target,
+        "ratio": None if ratio is None else round(ratio, 3),
+        "database": database_kind(),
+        "command": command_line(),
+        "date": date.today().isoformat(),
+        "note": note,
+    }
+    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
