@@ -15,7 +15,7 @@ from services.common.events import (
     EventSpec,
 )
 from services.common.messaging import Handler
-from services.grading.policy import PackSet
+from services.common.policy import PackSet
 from services.grading.service import Handlers
 
 

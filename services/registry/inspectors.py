@@ -32,10 +32,10 @@ from services.common.events import INSPECTOR_ASSIGNED, InspectorAssigned
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
+from services.common.policy import PACKS_DIR, PackSet, load_packs
 from services.common.regions import level_of
 from services.common.settings import Settings
 from services.common.workdays import add_working_days, calendar_known_between
-from services.grading.policy import PACKS_DIR, PackSet, load_packs
 from services.registry import audit, service
 from services.registry.models import Enterprise, InspectorAssignment
 from services.registry.schemas import FINAL_STATUSES
