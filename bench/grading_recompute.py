@@ -35,8 +35,8 @@ from services.common.db import Database, is_sqlite, migrate, today_cn, utcnow
 from services.common.events import SPOT_CHECK_FAILED
 from services.common.ids import new_id
 from services.common.messaging import OutboxMessage
+from services.common.policy import load_packs
 from services.grading.models import DecisionHistory, GradedEnterprise, RiskSignal
-from services.grading.policy import load_packs
 from services.grading.service import recompute
 from tests.harness import make_uscc
 

@@ -16,12 +16,12 @@ from services.common.db import today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.ids import new_id
 from services.common.pagination import MAX_LIMIT, keyset
+from services.common.policy import CLASS_NAMES, LEVELS, Pack, PackSet
 from services.common.regions import is_valid_region
 from services.grading import repository, service
 from services.grading.decide import Signal
 from services.grading.exports import annual_list_workbook
 from services.grading.models import AnnualListEntry, GradedEnterprise, ManualDecision, RiskSignal
-from services.grading.policy import CLASS_NAMES, LEVELS, Pack, PackSet
 from services.grading.schemas import (
     AnnualListItem,
     AnnualListPage,

@@ -9,10 +9,10 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.common.db import today_cn
+from services.common.policy import PACKS_DIR, load_packs
 from services.common.settings import Settings, get_settings
 from services.grading.api import router
 from services.grading.events import handlers
-from services.grading.policy import PACKS_DIR, load_packs
 from services.grading.service import recompute
 
 log = logging.getLogger("qsr.grading")

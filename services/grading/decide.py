@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from services.grading.policy import CLASS_NAMES, CLASS_ORDER, Count, Pack, Rule
+from services.common.policy import CLASS_NAMES, CLASS_ORDER, Count, Pack, Rule
 from services.grading.tiering import TierDecision, assign_tier
 
 REGION_PREFIX = {"province": 2, "city": 4, "county": 6, "station": 6}

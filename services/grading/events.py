@@ -33,10 +33,10 @@ from services.common.events import (
     SpotCheckRecorded,
 )
 from services.common.messaging import Batched, Delivery
+from services.common.policy import PackSet
 from services.grading import repository
 from services.grading.decide import Signal
 from services.grading.models import GradedEnterprise, ManualDecision, RiskSignal
-from services.grading.policy import PackSet
 from services.grading.service import annual_entry, as_signal, evaluate, store
 
 SIGNAL_SOURCES = (SPOT_CHECK_FAILED, SPOT_CHECK_OVERTURNED, CASE_CLOSED, COMPLAINT_VERIFIED)

@@ -21,6 +21,7 @@ from services.common.events import (
 )
 from services.common.ids import new_id
 from services.common.messaging import emit
+from services.common.policy import CLASS_NAMES, Pack, PackSet
 from services.grading import repository
 from services.grading.decide import Decision, ManualDecision, Reason, Signal, Size, decide
 from services.grading.models import (
@@ -30,7 +31,6 @@ from services.grading.models import (
     RiskSignal,
 )
 from services.grading.models import ManualDecision as ManualDecisionRow
-from services.grading.policy import CLASS_NAMES, Pack, PackSet
 from services.grading.tiering import TIER_NAMES
 
 LISTED_CLASSES = ("key", "special")

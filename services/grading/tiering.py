@@ -2,33 +2,16 @@
 
 X is 从业人员 (employees), Y is 营业收入 in 万元 (revenue_wan_yuan). Each table gives the lower bounds of
 A (large), B (medium) and C (small); below C is D (micro, incl. 个体工商户). The tables themselves live in
-the province policy packs (packs/*.yaml).
+the province policy packs (services/common/policy/packs/*.yaml), whose schema also defines
+CombinationRule, Thresholds and TIERS.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from services.common.policy import TIERS, CombinationRule, Thresholds
 
-class CombinationRule(StrEnum):
-    #: 附件1 说明3: a unit meeting several classes takes the highest one any indicator reaches ("或").
-    highest = "highest"
-    #: 统计上大中小微型企业划分办法: large, medium and small must meet both lower bounds, else drop a class.
-    both_indicators = "both_indicators"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Lower bounds (inclusive) of tiers A, B, C for employees and for revenue (万元)."""
-
-    table: str
-    title: str
-    employees: tuple[int, int, int]
-    revenue_wan_yuan: tuple[float, float, float]
-
-
-TIERS = ("A", "B", "C", "D")
 TIER_NAMES = {"A": "大型", "B": "中型", "C": "小型", "D": "微型"}
 
 

@@ -47,9 +47,9 @@ from services.common.events import (
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
+from services.common.policy import PACKS_DIR, PackSet, load_packs
 from services.common.settings import Settings
 from services.common.workdays import is_working_day
-from services.grading.policy import PACKS_DIR, PackSet, load_packs
 from services.inspection import evidence, repository, service
 from services.inspection.models import EvidenceFile, Finding, Rectification, SpotCheck
 from services.inspection.schemas import SpotCheckPublic

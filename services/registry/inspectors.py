@@ -1,7 +1,7 @@
 """监管责任人 (建档锁定明确到人): the named inspector who answers for a unit, and the 5-working-day rule.
 
 "监管责任人如有变动，应在5个工作日内更新" (seeds 002, 003): a change effective on day D must be recorded by the
-N-th working day after D (``workdays.add_working_days``; N from the grading policy pack of the unit's
+N-th working day after D (``workdays.add_working_days``; N from the policy pack of the unit's
 province, ``deadlines.inspector_change_working_days``, 5 in every shipped pack). Recorded later, the
 assignment is kept and marked ``late``; the late ones are listed for the bureau's oversight. The rule is applied
 to every assignment, the first one included (its effective date is when the unit was locked to a person).
@@ -32,10 +32,10 @@ from services.common.events import INSPECTOR_ASSIGNED, InspectorAssigned
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
+from services.common.policy import PACKS_DIR, PackSet, load_packs
 from services.common.regions import level_of
 from services.common.settings import Settings
 from services.common.workdays import add_working_days, calendar_known_between
-from services.grading.policy import PACKS_DIR, PackSet, load_packs
 from services.registry import audit, service
 from services.registry.models import Enterprise, InspectorAssignment
 from services.registry.schemas import FINAL_STATUSES
@@ -140,8 +140,6 @@ async def assign(
     *, session: AsyncSession, caller: Caller, settings: Settings, enterprise_id: str, data: InspectorIn
 ) -> InspectorAssignment:
     """确定或变更监管责任人: recorded against the N-working-day deadline, audited and announced."""
-    from services.registry import service
-
     enterprise = await service.require(session, caller, enterprise_id, write=True)
     if enterprise.operating_status in FINAL_STATUSES:
         raise UnitClosed(f"单位已{enterprise.operating_status}")
@@ -356,8 +354,6 @@ async def put_inspector(
 async def inspector_history(
     enterprise_id: str, db: DbDep, caller: CallerDep
 ) -> list[InspectorAssignmentPublic]:
-    from services.registry import service
-
     async with db.session() as session:
         await service.require(session, caller, enterprise_id)
         rows = (

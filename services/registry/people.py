@@ -41,7 +41,7 @@ from services.common.events import (
 from services.common.ids import new_id
 from services.common.messaging import PoisonEvent, emit
 from services.common.settings import Settings
-from services.registry import audit, pii, repository
+from services.registry import audit, pii, repository, service
 from services.registry.models import Enterprise, Manager, PersonQualification, Training
 from services.registry.schemas import FINAL_STATUSES, EnterpriseUpdate
 
@@ -260,9 +260,6 @@ class TrainingPublic(BaseModel):
 async def require_keeper(session: AsyncSession, caller: Caller, enterprise_id: str) -> Enterprise:
     """The unit, if the caller may keep its duty system: a regulator supervising it, or the unit's own
     enterprise account. 404 when the caller may not see the unit, 403 when it may only read it."""
-    # Imported here: events.py imports this module while it loads, and service imports events.
-    from services.registry import service
-
     enterprise = await repository.get_readable(session, caller, enterprise_id)
     if enterprise is None:
         raise service.EnterpriseNotFound()
@@ -272,8 +269,6 @@ async def require_keeper(session: AsyncSession, caller: Caller, enterprise_id: s
 
 
 async def require_reader(session: AsyncSession, caller: Caller, enterprise_id: str) -> Enterprise:
-    from services.registry import service
-
     return await service.require(session, caller, enterprise_id)
 
 
@@ -600,8 +595,6 @@ async def _sync_principal(
     """Bring the unit's record (主要负责人姓名、电话) in step with its principal, through the unit's own
     change path: version, audit entry and ``registry.enterprise.updated`` as for any change of the unit
     (nothing when it already says so). One way only: changing the record never touches the managers."""
-    from services.registry import service  # see require_keeper
-
     await service.apply_change(
         session=session,
         caller=caller,

@@ -23,7 +23,7 @@ from services.common.ids import new_id
 from services.common.regions import is_valid_region, level_of
 from services.common.settings import Settings
 from services.common.uscc import normalise_uscc
-from services.registry import audit, events, pii, repository
+from services.registry import audit, pii, publish, repository
 from services.registry.models import (
     Certificate,
     Enterprise,
@@ -362,7 +362,7 @@ async def register(
         changes=audit.diff({}, await snapshot(session, enterprise)),
         reason=data.entry_note,
     )
-    events.registered(session, enterprise, list(dict.fromkeys(data.product_categories)))
+    publish.registered(session, enterprise, list(dict.fromkeys(data.product_categories)))
     return enterprise
 
 
@@ -435,7 +435,7 @@ async def apply_change(
         changes=changes,
         reason=change.reason,
     )
-    events.updated(session, enterprise, after["product_categories"])
+    publish.updated(session, enterprise, after["product_categories"])
     return enterprise
 
 
@@ -481,8 +481,8 @@ async def change_status(
     enterprise.status_reason = change.reason
     enterprise.version += 1
     enterprise.updated_at = utcnow()
-    events.status_changed(session, enterprise, record)
-    events.updated(session, enterprise, list(await repository.categories_of(session, enterprise.id)))
+    publish.status_changed(session, enterprise, record)
+    publish.updated(session, enterprise, list(await repository.categories_of(session, enterprise.id)))
     return record
 
 
@@ -542,7 +542,7 @@ async def apply_region_change(
             ),
             reason=f"行政区划变更 {change.old_code}→{change.new_code}（{change.effective_on}）：{change.note}",
         )
-        events.updated(session, enterprise, list(await repository.categories_of(session, enterprise.id)))
+        publish.updated(session, enterprise, list(await repository.categories_of(session, enterprise.id)))
         moved += 1
     await session.execute(
         update_(ProductionSite)

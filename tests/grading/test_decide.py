@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.common.policy import Pack, load_packs
 from services.grading.decide import Decision, ManualDecision, Signal, Size, decide
-from services.grading.policy import Pack, load_packs
 
 TODAY = date(2026, 11, 23)
 

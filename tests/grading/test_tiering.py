@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.grading.policy import Pack, load_packs
-from services.grading.tiering import TIERS, CombinationRule, Thresholds, assign_tier
+from services.common.policy import TIERS, CombinationRule, Pack, Thresholds, load_packs
+from services.grading.tiering import assign_tier
 
 PACKS = load_packs()
 

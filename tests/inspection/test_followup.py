@@ -15,8 +15,8 @@ from sqlalchemy import select
 from services.common.db import today_cn, utcnow
 from services.common.events import ENTERPRISE_REGISTERED, EnterpriseRegistered, make_event
 from services.common.ids import new_id
+from services.common.policy import PACKS_DIR
 from services.common.settings import Settings
-from services.grading.policy import PACKS_DIR
 from services.inspection.app import create_app
 from services.inspection.followup import detect_overdue
 from services.inspection.models import Finding, Rectification

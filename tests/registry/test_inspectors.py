@@ -12,8 +12,8 @@ import pytest
 
 from services.common.auth import Caller
 from services.common.db import today_cn
+from services.common.policy import PACKS_DIR
 from services.common.settings import Settings
-from services.grading.policy import PACKS_DIR
 from services.registry.app import create_app
 from tests.harness import (
     JIAOCHENG,

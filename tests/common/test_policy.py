@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from services.common.policy import PACKS_DIR, PackError, load_packs
 from services.common.settings import Settings
-from services.grading.policy import PACKS_DIR, PackError, load_packs
 
 # ------------------------------------------------------------------------------------------ the shipped packs
 
