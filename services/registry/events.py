@@ -16,6 +16,7 @@ from services.common.projection import by_unit
 from services.registry import people
 from services.registry.models import Enterprise
 
+
 async def on_class_changed(
     session: AsyncSession, enterprise: Enterprise, event: CloudEvent, payload: ClassChanged
 ) -> None:
