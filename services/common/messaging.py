@@ -371,6 +371,8 @@ class InboxConsumer:
 
     BATCH = 100
     SLICE_SECONDS = 0.2  # the longest one transaction of a batch applies events
+    # Called with the events of each commit that applied some (requests waiting for a unit: arrivals.py).
+    on_applied: Callable[[list[CloudEvent]], None] | None = None
 
     def __init__(
         self, *, db: Database, bus: Bus, service: str, stream: str, handlers: dict[EventSpec[Any], Handler]
@@ -463,6 +465,8 @@ class InboxConsumer:
             return
         if applied:
             failpoints.hit("inbox.after_commit")
+            if self.on_applied is not None:
+                self.on_applied([d.event for i, d in enumerate(pending[:taken]) if i not in failures])
         for i, delivery in enumerate(pending[:taken]):
             if i in failures:
                 await self._failed(delivery, failures[i])
@@ -501,6 +505,8 @@ class InboxConsumer:
             return
         if applied:
             failpoints.hit("inbox.after_commit")
+            if self.on_applied is not None:
+                self.on_applied([delivery.event])
         await delivery.msg.ack()
 
     async def _apply(self, delivery: _Delivery) -> bool:
