@@ -149,6 +149,8 @@ def make_settings(nats: NatsServer, database_url: str, tmp_path: Path, **overrid
         database_url=database_url,
         nats_url=nats.url,
         ack_wait_seconds=overrides.pop("ack_wait_seconds", 2.0),
+        # Tests that ask for a unit nobody registers should not each wait the production 3 s for it.
+        unknown_unit_wait_seconds=overrides.pop("unknown_unit_wait_seconds", 0.3),
         **overrides,
     )
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.common.arrivals import Arrivals
 from services.common.auth import CallerDep
 from services.common.db import Database, as_utc, migrate
 from services.common.errors import Forbidden, install_error_handlers
@@ -34,6 +35,13 @@ async def get_db(request: Request) -> Database:
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+
+
+async def get_arrivals(request: Request) -> Arrivals:
+    return request.app.state.arrivals
+
+
+ArrivalsDep = Annotated[Arrivals, Depends(get_arrivals)]
 
 
 class DeadLetterPublic(BaseModel):
@@ -138,7 +146,11 @@ def create_service_app(
         bus = Bus(settings, name)
         relay = OutboxRelay(db, bus)
         consumers: list[InboxConsumer] = consumers_for(db, bus, name, handlers or {})
+        arrivals = Arrivals(wait_seconds=settings.unknown_unit_wait_seconds)
+        for consumer in consumers:
+            consumer.on_applied = arrivals.applied
         app.state.settings, app.state.db, app.state.bus, app.state.relay = settings, db, bus, relay
+        app.state.arrivals = arrivals
         bus.start()
         relay.start()
         for consumer in consumers:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     ack_wait_seconds: float = 30.0
     max_deliver: int = 5
     nats_replicas: int = 1
+    # A request naming a unit this service has not learned of yet (its registration event is on the way) waits
+    # this long for the event before it answers 404; 0 answers at once. Keep it below the gateway's timeout.
+    unknown_unit_wait_seconds: float = 3.0
     # Upstreams of the gateway
     gateway_host: str = "127.0.0.1"
     gateway_port: int = DEFAULT_PORTS["gateway"]

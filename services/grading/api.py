@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from services.common.app import DbDep
+from services.common.app import ArrivalsDep, DbDep
+from services.common.arrivals import Arrivals, known_unit
 from services.common.auth import Caller, CallerDep
-from services.common.db import today_cn, utcnow
+from services.common.db import Database, today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.ids import new_id
 from services.common.pagination import MAX_LIMIT, keyset
@@ -115,6 +116,11 @@ async def _grading(session: Any, row: GradedEnterprise) -> GradingPublic:
     )
 
 
+async def _arrived(db: Database, arrivals: Arrivals, caller: Caller, enterprise_id: str) -> None:
+    """Wait (bounded) for a unit registered a moment ago whose event has not been applied here yet."""
+    await known_unit(db, arrivals, enterprise_id, lambda s: repository.get_readable(s, caller, enterprise_id))
+
+
 async def _readable(session: Any, caller: Caller, enterprise_id: str) -> GradedEnterprise:
     row = await repository.get_readable(session, caller, enterprise_id)
     if row is None:
@@ -127,7 +133,10 @@ async def _readable(session: Any, caller: Caller, enterprise_id: str) -> GradedE
     response_model=GradingPublic,
     summary="单位的分级、监管层级、监管类别、上一级监管与锁定，及其依据和风险信号",
 )
-async def get_grading(enterprise_id: str, db: DbDep, caller: CallerDep) -> GradingPublic:
+async def get_grading(
+    enterprise_id: str, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep
+) -> GradingPublic:
+    await _arrived(db, arrivals, caller, enterprise_id)
     async with db.session() as session:
         return await _grading(session, await _readable(session, caller, enterprise_id))
 
@@ -171,10 +180,12 @@ async def list_gradings(
 async def decision_history(
     enterprise_id: str,
     db: DbDep,
+    arrivals: ArrivalsDep,
     caller: CallerDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> HistoryPage:
+    await _arrived(db, arrivals, caller, enterprise_id)
     async with db.session() as session:
         await _readable(session, caller, enterprise_id)
         rows, next_cursor = await repository.history_of(session, enterprise_id, cursor=cursor, limit=limit)
@@ -197,11 +208,17 @@ async def decision_history(
     summary="录入风险信号（行政处罚、较大质量安全事故、投诉举报核实、信用风险分类、约谈、召回），立即重新判定",
 )
 async def report_signal(
-    enterprise_id: str, body: SignalCreate, request: Request, db: DbDep, caller: CallerDep
+    enterprise_id: str,
+    body: SignalCreate,
+    request: Request,
+    db: DbDep,
+    arrivals: ArrivalsDep,
+    caller: CallerDep,
 ) -> GradingPublic:
     today = today_cn()
     if body.occurred_on > today:
         raise Invalid("风险信号的发生日期不能晚于今天", field="occurred_on")
+    await _arrived(db, arrivals, caller, enterprise_id)
     async with db.transaction() as session:
         row = await _readable(session, caller, enterprise_id)
         session.add(
@@ -246,10 +263,16 @@ def _authorise_manual(caller: Caller, row: GradedEnterprise) -> None:
     summary="人工认定监管类别（须填理由与有效期；与自动判定冲突时以较严者为准，并在决定中说明）",
 )
 async def create_manual_decision(
-    enterprise_id: str, body: ManualDecisionCreate, request: Request, db: DbDep, caller: CallerDep
+    enterprise_id: str,
+    body: ManualDecisionCreate,
+    request: Request,
+    db: DbDep,
+    arrivals: ArrivalsDep,
+    caller: CallerDep,
 ) -> GradingPublic:
     packs = _packs(request)
     today = today_cn()
+    await _arrived(db, arrivals, caller, enterprise_id)
     async with db.transaction() as session:
         row = await _readable(session, caller, enterprise_id)
         _authorise_manual(caller, row)

@@ -6,7 +6,8 @@ import json
 
 from fastapi import APIRouter
 
-from services.common.app import DbDep
+from services.common.app import ArrivalsDep, DbDep
+from services.common.arrivals import known_unit
 from services.common.auth import CallerDep
 from services.common.errors import NotFound
 from services.inspection import cases, checklists, followup, oversight, plans, repository, service, visits
@@ -27,7 +28,15 @@ def _public(row: SpotCheck) -> SpotCheckPublic:
 
 
 @router.post("/spot-checks", status_code=201, response_model=SpotCheckPublic, summary="录入监督抽查结果")
-async def record_spot_check(body: SpotCheckCreate, db: DbDep, caller: CallerDep) -> SpotCheckPublic:
+async def record_spot_check(
+    body: SpotCheckCreate, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep
+) -> SpotCheckPublic:
+    await known_unit(
+        db,
+        arrivals,
+        body.enterprise_id,
+        lambda s: repository.get_readable_enterprise(s, caller, body.enterprise_id),
+    )
     async with db.transaction() as session:
         row = await service.record_spot_check(session=session, caller=caller, data=body)
     return _public(row)

@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.app import DbDep
+from services.common.app import ArrivalsDep, DbDep
+from services.common.arrivals import known_unit
 from services.common.auth import Caller, CallerDep
 from services.common.db import UTCDateTime, today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
@@ -214,9 +215,15 @@ def check_outcome(data: CaseClose) -> None:
 
 
 @router.post("/cases", status_code=201, response_model=CasePublic, tags=["cases 立案查处"], summary="立案")
-async def open_case(body: CaseCreate, db: DbDep, caller: CallerDep) -> CasePublic:
+async def open_case(body: CaseCreate, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep) -> CasePublic:
     _regulator(caller, "企业账号不能立案")
     _not_after_today(body.opened_on, "opened_on", "立案日期")
+    await known_unit(
+        db,
+        arrivals,
+        body.enterprise_id,
+        lambda s: repository.get_readable_enterprise(s, caller, body.enterprise_id),
+    )
     async with db.transaction() as session:
         enterprise = await repository.get_readable_enterprise(session, caller, body.enterprise_id)
         if enterprise is None:
@@ -332,9 +339,17 @@ async def get_case(case_id: str, db: DbDep, caller: CallerDep) -> CasePublic:
     tags=["complaints 投诉举报"],
     summary="登记投诉举报",
 )
-async def receive_complaint(body: ComplaintCreate, db: DbDep, caller: CallerDep) -> ComplaintPublic:
+async def receive_complaint(
+    body: ComplaintCreate, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep
+) -> ComplaintPublic:
     _regulator(caller, "企业账号不能登记投诉举报")
     _not_after_today(body.received_on, "received_on", "受理日期")
+    await known_unit(
+        db,
+        arrivals,
+        body.enterprise_id,
+        lambda s: repository.get_readable_enterprise(s, caller, body.enterprise_id),
+    )
     async with db.transaction() as session:
         enterprise = await repository.get_readable_enterprise(session, caller, body.enterprise_id)
         if enterprise is None:

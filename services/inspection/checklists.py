@@ -19,7 +19,8 @@ import yaml
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from services.common.app import DbDep
+from services.common.app import ArrivalsDep, DbDep
+from services.common.arrivals import known_unit
 from services.common.auth import CallerDep
 from services.common.errors import Conflict, NotFound
 from services.inspection import repository
@@ -323,7 +324,12 @@ async def get_template(name: str, caller: CallerDep) -> TemplateDetail:
     response_model=EnterpriseChecklist,
     summary="单位的监管任务清单（模板＋单位的关键风险点）",
 )
-async def enterprise_checklist(enterprise_id: str, db: DbDep, caller: CallerDep) -> EnterpriseChecklist:
+async def enterprise_checklist(
+    enterprise_id: str, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep
+) -> EnterpriseChecklist:
+    await known_unit(
+        db, arrivals, enterprise_id, lambda s: repository.get_readable_enterprise(s, caller, enterprise_id)
+    )
     async with db.session() as session:
         unit = await repository.get_readable_enterprise(session, caller, enterprise_id)
     if unit is None:

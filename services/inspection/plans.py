@@ -39,7 +39,8 @@ from sqlalchemy import DateTime, func, select, text, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.app import DbDep
+from services.common.app import ArrivalsDep, DbDep
+from services.common.arrivals import known_unit
 from services.common.auth import Caller, CallerDep
 from services.common.db import CHINA, UTCDateTime, as_utc, today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
@@ -957,7 +958,15 @@ async def get_inspector(username: str, db: DbDep, caller: CallerDep) -> Inspecto
     tags=["inspectors 执法检查人员名录"],
     summary="登记利害关系回避（不抽取该人员检查该单位）",
 )
-async def post_conflict(username: str, body: ConflictIn, db: DbDep, caller: CallerDep) -> InspectorPublic:
+async def post_conflict(
+    username: str, body: ConflictIn, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep
+) -> InspectorPublic:
+    await known_unit(
+        db,
+        arrivals,
+        body.enterprise_id,
+        lambda s: repository.get_readable_enterprise(s, caller, body.enterprise_id),
+    )
     async with db.transaction() as session:
         row = await declare_conflict(session=session, caller=caller, username=username, data=body)
         return _inspector_public(row)

@@ -53,6 +53,15 @@ async def get_readable_enterprise(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def readable_enterprise_ids(
+    session: AsyncSession, caller: Caller, enterprise_ids: set[str]
+) -> set[str]:
+    stmt = select(KnownEnterprise.id).where(
+        KnownEnterprise.id.in_(enterprise_ids), enterprises_visible(caller)
+    )  # type: ignore[attr-defined]
+    return set(await session.scalars(stmt))
+
+
 async def get_readable_spot_check(
     session: AsyncSession, caller: Caller, spot_check_id: str
 ) -> SpotCheck | None:

@@ -71,12 +71,14 @@ kept); limits, digests and retries as ``services.inspection.evidence`` describes
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Header, Query
@@ -86,7 +88,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.app import DbDep, periodic
+from services.common.app import ArrivalsDep, DbDep, periodic
+from services.common.arrivals import Arrivals, known_unit
 from services.common.auth import Caller, CallerDep
 from services.common.db import CHINA, Database, UTCDateTime, as_utc, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, QSRError
@@ -770,7 +773,26 @@ def _invalid(index: int, raw: Any, exc: ValidationError) -> OperationOutcome:
     )
 
 
-async def apply_batch(db: Database, caller: Caller, raw_operations: list[Any]) -> SyncResult:
+async def _await_units(
+    db: Database, arrivals: Arrivals | None, caller: Caller, ops: list[_Operation]
+) -> None:
+    """A unit registered a moment ago may not be known here yet: the batch waits for the units its creations
+    name that are not, all together (one bounded wait), before any operation applies."""
+    wanted = {op.enterprise_id for op in ops if isinstance(op, CreateOperation)}
+    if not wanted:
+        return
+    async with db.session() as session:
+        missing = wanted - await repository.readable_enterprise_ids(session, caller, wanted)
+    lookups = {
+        unit: partial(repository.get_readable_enterprise, caller=caller, enterprise_id=unit)
+        for unit in missing
+    }
+    await asyncio.gather(*(known_unit(db, arrivals, unit, lookup) for unit, lookup in lookups.items()))
+
+
+async def apply_batch(
+    db: Database, caller: Caller, raw_operations: list[Any], arrivals: Arrivals | None = None
+) -> SyncResult:
     now = utcnow()
     outcomes: dict[int, OperationOutcome] = {}
     parsed: list[_Operation] = []
@@ -783,6 +805,7 @@ async def apply_batch(db: Database, caller: Caller, raw_operations: list[Any]) -
             continue
         position[id(op)] = index
         parsed.append(op)
+    await _await_units(db, arrivals, caller, parsed)
     for op in order_operations(parsed):
         index = position[id(op)]
         outcomes[index] = await apply_operation(db, caller, index, op, now)
@@ -907,6 +930,7 @@ async def assignments(
 async def sync(
     body: SyncBatch,
     db: DbDep,
+    arrivals: ArrivalsDep,
     caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Any:
@@ -921,7 +945,7 @@ async def sync(
             record = await session.get(IdempotencyRecord, record_key)
         if record is not None:
             return _replay(record, request_hash)
-    result = await apply_batch(db, caller, body.operations)
+    result = await apply_batch(db, caller, body.operations, arrivals)
     if record_key is not None:
         stored = IdempotencyRecord(
             key=record_key,
