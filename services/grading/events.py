@@ -37,7 +37,8 @@ from services.common.policy import PackSet
 from services.grading import repository
 from services.grading.decide import Signal
 from services.grading.models import GradedEnterprise, ManualDecision, RiskSignal
-from services.grading.service import annual_entry, as_signal, evaluate, store
+from services.grading.repository import UnitRow
+from services.grading.service import as_signal, evaluate, list_annually, store
 
 SIGNAL_SOURCES = (SPOT_CHECK_FAILED, SPOT_CHECK_OVERTURNED, CASE_CLOSED, COMPLAINT_VERIFIED)
 SIZE_SOURCES = (ENTERPRISE_REGISTERED, ENTERPRISE_UPDATED)
@@ -121,8 +122,9 @@ class _BatchState:
 
     def __init__(self, today: date) -> None:
         self.today = today
-        self.units: dict[str, GradedEnterprise] = {}
-        self.by_uscc: dict[str, GradedEnterprise] = {}
+        self.units: dict[str, UnitRow] = {}
+        self.by_uscc: dict[str, UnitRow] = {}
+        self.changed: dict[str, UnitRow] = {}  # the units to write back
         self.signals: dict[str, list[Signal]] = defaultdict(list)
         # Credit classes by USCC whose unit is not known yet: stored rows, or rows this batch will insert.
         self.pending_credit: dict[str, list[RiskSignal | dict[str, Any]]] = defaultdict(list)
@@ -202,10 +204,11 @@ class BatchApplier:
                 row = self._record(session, state, d.event, d.payload)
                 if row is not None:
                     self._decide(session, state, row, d.event)
+        await repository.write_units(session, list(state.changed.values()))
 
     def _record(
         self, session: AsyncSession, state: _BatchState, event: CloudEvent, payload: Any
-    ) -> GradedEnterprise | None:
+    ) -> UnitRow | None:
         """Record what the event says; the unit whose decision it may change, or None."""
         if isinstance(payload, EnterpriseRegistered):
             # A full snapshot: the newest size wins, whatever order events arrive in.
@@ -219,6 +222,7 @@ class BatchApplier:
             row.employees, row.revenue_wan_yuan = payload.employees, payload.revenue_wan_yuan
             row.size_as_of = event.time
             state.by_uscc[payload.uscc] = row
+            state.changed[row.enterprise_id] = row
             # Credit classes that arrived before the unit did wait under its USCC.
             for waiting in state.pending_credit.pop(payload.uscc, []):
                 if isinstance(waiting, RiskSignal):
@@ -257,13 +261,9 @@ class BatchApplier:
         state.add_signal(row.enterprise_id, signal)
         return row
 
-    def _decide(
-        self, session: AsyncSession, state: _BatchState, row: GradedEnterprise, event: CloudEvent
-    ) -> None:
+    def _decide(self, session: AsyncSession, state: _BatchState, row: UnitRow, event: CloudEvent) -> None:
         unit = row.enterprise_id
         decision = evaluate(self.packs, row, state.signals[unit], state.manual.get(unit), today=state.today)
-        store(session, self.packs, row, decision, today=state.today, cause=event.type, cause_id=event.id)
-        entry = None if state.frozen else annual_entry(row, today=state.today, listed=state.listed)
-        if entry is not None:
-            session.add(entry)
-            state.listed.add((entry.supervision_class, unit))
+        if store(session, self.packs, row, decision, today=state.today, cause=event.type, cause_id=event.id):
+            state.changed[unit] = row
+        list_annually(session, row, today=state.today, listed=state.listed, frozen=state.frozen)

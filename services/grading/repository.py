@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
@@ -55,16 +55,44 @@ async def by_uscc(session: AsyncSession, uscc: str) -> GradedEnterprise | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+_UNITS = GradedEnterprise.__table__  # type: ignore[attr-defined]
+_UNIT_COLUMNS = tuple(column.name for column in _UNITS.columns)
+
+
+class UnitRow:
+    """A graded_enterprise row as plain data: what the set-based paths (a batch of events, a recompute)
+    read and decide over by the thousand, without the cost of ORM objects, and write back with
+    :func:`write_units`. It has the model's attributes, so the decision functions take either."""
+
+    __slots__ = _UNIT_COLUMNS
+
+    def __init__(self, **values: Any) -> None:
+        for name in _UNIT_COLUMNS:
+            setattr(self, name, values.get(name))
+
+
 async def units_by_ids_or_usccs(
     session: AsyncSession, ids: Sequence[str], usccs: Sequence[str]
-) -> Sequence[GradedEnterprise]:
+) -> list[UnitRow]:
     """The units named by id or by USCC, in one query."""
     if not ids and not usccs:
         return []
-    stmt = select(GradedEnterprise).where(
-        GradedEnterprise.enterprise_id.in_(ids) | GradedEnterprise.uscc.in_(usccs)  # type: ignore[attr-defined,union-attr]
+    stmt = select(_UNITS).where(_UNITS.c.enterprise_id.in_(ids) | _UNITS.c.uscc.in_(usccs))
+    return [UnitRow(**row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def write_units(session: AsyncSession, units: Sequence[UnitRow]) -> None:
+    """Write every column of ``units`` back, in one executemany UPDATE."""
+    if not units:
+        return
+    stmt = (
+        update(_UNITS)
+        .where(_UNITS.c.enterprise_id == bindparam("b_enterprise_id"))
+        .values({name: bindparam(f"b_{name}") for name in _UNIT_COLUMNS if name != "enterprise_id"})
     )
-    return (await session.execute(stmt)).scalars().all()
+    await session.execute(
+        stmt, [{f"b_{name}": getattr(unit, name) for name in _UNIT_COLUMNS} for unit in units]
+    )
 
 
 async def pending_credit(session: AsyncSession, usccs: Sequence[str]) -> Sequence[RiskSignal]:
@@ -146,9 +174,9 @@ async def history_of(
 
 async def page_of_units(
     session: AsyncSession, *, after: str, limit: int, due_only: bool = False
-) -> Sequence[GradedEnterprise]:
+) -> list[UnitRow]:
     """The next units by id; ``due_only``: those whose decision can change with the calendar alone."""
-    stmt = select(GradedEnterprise).where(GradedEnterprise.enterprise_id > after)
+    stmt = select(_UNITS).where(GradedEnterprise.enterprise_id > after)
     if due_only:
         unit = GradedEnterprise.enterprise_id
         stmt = stmt.where(
@@ -160,7 +188,7 @@ async def page_of_units(
             | exists().where(ManualDecision.enterprise_id == unit, ManualDecision.revoked_at.is_(None))  # type: ignore[union-attr]
         )
     stmt = stmt.order_by(GradedEnterprise.enterprise_id).limit(limit)
-    return (await session.execute(stmt)).scalars().all()
+    return [UnitRow(**row) for row in (await session.execute(stmt)).mappings()]
 
 
 async def listed_in(session: AsyncSession, year: int, ids: Sequence[str]) -> set[tuple[str, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -34,6 +34,9 @@ from services.grading.models import ManualDecision as ManualDecisionRow
 from services.grading.tiering import TIER_NAMES
 
 LISTED_CLASSES = ("key", "special")
+
+Unit = GradedEnterprise | repository.UnitRow
+"""A unit's stored state: the ORM row (a request's one unit) or the plain row (a batch's thousands)."""
 
 
 # ---------------------------------------------------------------------------------------------- decisions
@@ -99,7 +102,7 @@ def as_manual(row: ManualDecisionRow | None) -> ManualDecision | None:
     )
 
 
-def size_of(row: GradedEnterprise) -> Size | None:
+def size_of(row: Unit) -> Size | None:
     if row.kind is None or row.employees is None or row.revenue_wan_yuan is None:
         return None
     if row.kind == "sales" and row.sales_channel is None:
@@ -109,7 +112,7 @@ def size_of(row: GradedEnterprise) -> Size | None:
 
 def evaluate(
     packs: PackSet,
-    row: GradedEnterprise,
+    row: Unit,
     signals: Sequence[RiskSignal | Signal],
     manual: ManualDecisionRow | None,
     *,
@@ -132,7 +135,7 @@ def evaluate(
 async def refresh(
     session: AsyncSession,
     packs: PackSet,
-    row: GradedEnterprise,
+    row: Unit,
     *,
     today: date,
     cause: str,
@@ -142,11 +145,13 @@ async def refresh(
     manual = await repository.active_manual(session, row.enterprise_id, today)
     decision = evaluate(packs, row, signals, manual, today=today)
     store(session, packs, row, decision, today=today, cause=cause, cause_id=cause_id)
-    await list_annually(session, row, today=today)
+    listed = await repository.listed_in(session, today.year, [row.enterprise_id])
+    frozen = await repository.is_frozen(session, today.year)
+    list_annually(session, row, today=today, listed=listed, frozen=frozen)
     return decision
 
 
-def _assign(row: GradedEnterprise, **values: Any) -> None:
+def _assign(row: Unit, **values: Any) -> None:
     """Set the fields that change: a SQLModel attribute set costs far more than a read, and a unit's batch of
     events changes few of them."""
     for name, value in values.items():
@@ -157,7 +162,7 @@ def _assign(row: GradedEnterprise, **values: Any) -> None:
 def store(
     session: AsyncSession,
     packs: PackSet,
-    row: GradedEnterprise,
+    row: Unit,
     decision: Decision,
     *,
     today: date,
@@ -264,51 +269,49 @@ def store(
     return True
 
 
-def annual_entry(
-    row: GradedEnterprise, *, today: date, listed: set[tuple[str, str]] | None = None
-) -> AnnualListEntry | None:
-    """年度名单: a unit under key or special supervision on any day of a year is on that year's list (None
-    if it is not, or if its (class, unit) is in ``listed`` already)."""
-    if row.supervision_class not in LISTED_CLASSES or row.kind is None:
-        return None
-    if listed is not None and (row.supervision_class, row.enterprise_id) in listed:
-        return None
-    return AnnualListEntry(
-        year=today.year,
-        supervision_class=row.supervision_class,
-        enterprise_id=row.enterprise_id,
-        kind=row.kind,
-        region_code=row.region_code,
-        name=row.name,
-        listed_on=today,
-        rule=row.class_rule,
-        reason=row.class_reason,
-    )
-
-
-async def list_annually(session: AsyncSession, row: GradedEnterprise, *, today: date) -> None:
-    entry = annual_entry(row, today=today)
-    if entry is None:
+def list_annually(
+    session: AsyncSession, row: Unit, *, today: date, listed: set[tuple[str, str]], frozen: bool
+) -> None:
+    """年度名单: a unit under key or special supervision on any day of a year is on that year's list, once
+    per class; ``listed`` holds the (class, unit) pairs on this year's lists (and gains this one)."""
+    if frozen or row.supervision_class not in LISTED_CLASSES or row.kind is None:
         return
-    with session.no_autoflush:
-        key = (entry.year, entry.supervision_class, entry.enterprise_id)
-        if await session.get(AnnualListEntry, key) is None and not await repository.is_frozen(
-            session, today.year
-        ):
-            session.add(entry)
+    if (row.supervision_class, row.enterprise_id) in listed:
+        return
+    listed.add((row.supervision_class, row.enterprise_id))
+    entry = {
+        "year": today.year,
+        "supervision_class": row.supervision_class,
+        "enterprise_id": row.enterprise_id,
+        "kind": row.kind,
+        "region_code": row.region_code,
+        "name": row.name,
+        "listed_on": today,
+        "rule": row.class_rule,
+        "reason": row.class_reason,
+    }
+    insert_at_commit(session, AnnualListEntry.__table__, entry)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------ daily recompute
 
 
 async def recompute(
-    db: Database, packs: PackSet, *, today: date, full: bool = True, batch: int = 2000
+    db: Database,
+    packs: PackSet,
+    *,
+    today: date,
+    full: bool = True,
+    batch: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     """Decide units again (windows lapse, manual decisions expire, packs change); write only changes.
 
     ``full`` decides every unit, as after a pack change; otherwise only units whose decision can move with
     the calendar: those with signals, manual decisions, or a class, escalation or lock to lapse. Each batch
-    commits on its own, so a recompute cut short resumes harmlessly at the next run.
+    commits on its own, so a recompute cut short resumes harmlessly at the next run. Each batch is read in
+    one query per table (units as plain rows), decided in memory and written in one statement per table;
+    ``progress`` hears (units seen, units changed) after each.
     """
     seen = changed = 0
     after = ""
@@ -323,17 +326,20 @@ async def recompute(
             signals = await repository.signals_for(session, ids)
             manual = await repository.active_manual_for(session, ids, today)
             listed = await repository.listed_in(session, today.year, ids)
+            moved = []
             for row in rows:
                 decision = evaluate(
                     packs, row, signals.get(row.enterprise_id, ()), manual.get(row.enterprise_id), today=today
                 )
                 if store(session, packs, row, decision, today=today, cause="recompute"):
-                    changed += 1
-                entry = annual_entry(row, today=today)
-                if entry and not frozen and (entry.supervision_class, entry.enterprise_id) not in listed:
-                    session.add(entry)
+                    moved.append(row)
+                list_annually(session, row, today=today, listed=listed, frozen=frozen)
+            await repository.write_units(session, moved)
+            changed += len(moved)
             seen += len(rows)
             after = ids[-1]
+            if progress is not None:
+                progress(seen, changed)
     async with db.transaction() as session:
         await repository.freeze_years_before(session, today.year, at=utcnow())
     return {"units": seen, "changed": changed}
