@@ -271,6 +271,7 @@ async def _migration_lock(service: str, url: str) -> AsyncIterator[None]:
         if not database or database == ":memory:":
             yield
             return
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
         lock = await asyncio.to_thread(open, f"{database}.migrate.lock", "w")
         try:
             await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)

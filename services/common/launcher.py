@@ -276,7 +276,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="processes per service, sharing its consumers and outbox (default: QSR_REPLICAS or 1)",
     )
+    grading = commands.add_parser("grading", help="grading's operations").add_subparsers(
+        dest="action", required=True
+    )
+    redo = grading.add_parser(
+        "recompute", help="decide every unit again (after a pack change), with a progress bar"
+    )
+    redo.add_argument("--daily", action="store_true", help="only the units whose decision can lapse")
     args = parser.parse_args(argv)
+    if args.command == "grading":
+        # Run as grading's own module: the shared kernel imports no service.
+        command = [sys.executable, "-m", "services.grading.jobs", *(["--daily"] if args.daily else [])]
+        return subprocess.call(command)
     if args.command == "up":
         if args.replicas is not None and args.replicas < 1:
             parser.error("--replicas 至少为 1 (must be at least 1)")

@@ -22,6 +22,7 @@ from services.common.regions import is_valid_region
 from services.grading import repository, service
 from services.grading.decide import Signal
 from services.grading.exports import annual_list_workbook
+from services.grading.jobs import RecomputeJobs
 from services.grading.models import AnnualListEntry, GradedEnterprise, ManualDecision, RiskSignal
 from services.grading.schemas import (
     AnnualListItem,
@@ -36,6 +37,8 @@ from services.grading.schemas import (
     ManualDecisionCreate,
     ManualDecisionPublic,
     PackSummary,
+    RecomputeJobOut,
+    RecomputeRequest,
     SignalCreate,
     SignalPublic,
     SupervisionClass,
@@ -466,3 +469,32 @@ async def export_annual_list(
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f"attachment; filename={filename}"},
     )
+
+
+def _jobs(request: Request) -> RecomputeJobs:
+    return request.app.state.recompute_jobs
+
+
+def _province_only(caller: Caller) -> None:
+    if not caller.is_regulator or caller.level != "province":
+        raise Forbidden("只有省级监管部门可以发起全量重新计算")
+
+
+@router.post(
+    "/recompute-jobs",
+    status_code=202,
+    response_model=RecomputeJobOut,
+    summary="发起重新计算（规则包变更后重算全部单位），返回任务及进度",
+)
+async def start_recompute(request: Request, caller: CallerDep, body: RecomputeRequest) -> RecomputeJobOut:
+    _province_only(caller)
+    job = await _jobs(request).start(request.app.state.db, full=body.full, requested_by=caller.username)
+    return RecomputeJobOut.model_validate(job, from_attributes=True)
+
+
+@router.get(
+    "/recompute-jobs/{job_id}", response_model=RecomputeJobOut, summary="重新计算任务的进度（已完成/总数）"
+)
+async def recompute_job(request: Request, caller: CallerDep, job_id: str) -> RecomputeJobOut:
+    _province_only(caller)
+    return RecomputeJobOut.model_validate(_jobs(request).get(job_id), from_attributes=True)

@@ -13,6 +13,7 @@ from services.common.policy import PACKS_DIR, load_packs
 from services.common.settings import Settings, get_settings
 from services.grading.api import router
 from services.grading.events import handlers
+from services.grading.jobs import RecomputeJobs
 from services.grading.service import recompute
 
 log = logging.getLogger("qsr.grading")
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background=[recompute_periodically],
     )
     app.state.packs = packs
+    app.state.recompute_jobs = RecomputeJobs(packs)
     return app
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, select, update
+from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
@@ -172,21 +172,32 @@ async def history_of(
     return await keyset(session, stmt, DecisionHistory.id, cursor=cursor, limit=limit)  # type: ignore[arg-type]
 
 
+def _due(stmt: Any) -> Any:
+    """Only the units whose decision can change with the calendar alone."""
+    unit = GradedEnterprise.enterprise_id
+    return stmt.where(
+        (GradedEnterprise.supervision_class != "routine")
+        | GradedEnterprise.escalated
+        | GradedEnterprise.locked
+        | GradedEnterprise.pack.is_(None)  # type: ignore[union-attr]
+        | exists().where(RiskSignal.enterprise_id == unit)
+        | exists().where(ManualDecision.enterprise_id == unit, ManualDecision.revoked_at.is_(None))  # type: ignore[union-attr]
+    )
+
+
+async def count_units(session: AsyncSession, *, due_only: bool = False) -> int:
+    """How many units a recompute visits (its progress bar's total)."""
+    stmt = select(func.count()).select_from(GradedEnterprise)
+    return (await session.execute(_due(stmt) if due_only else stmt)).scalar_one()
+
+
 async def page_of_units(
     session: AsyncSession, *, after: str, limit: int, due_only: bool = False
 ) -> list[UnitRow]:
     """The next units by id; ``due_only``: those whose decision can change with the calendar alone."""
     stmt = select(_UNITS).where(GradedEnterprise.enterprise_id > after)
     if due_only:
-        unit = GradedEnterprise.enterprise_id
-        stmt = stmt.where(
-            (GradedEnterprise.supervision_class != "routine")
-            | GradedEnterprise.escalated
-            | GradedEnterprise.locked
-            | GradedEnterprise.pack.is_(None)  # type: ignore[union-attr]
-            | exists().where(RiskSignal.enterprise_id == unit)
-            | exists().where(ManualDecision.enterprise_id == unit, ManualDecision.revoked_at.is_(None))  # type: ignore[union-attr]
-        )
+        stmt = _due(stmt)
     stmt = stmt.order_by(GradedEnterprise.enterprise_id).limit(limit)
     return [UnitRow(**row) for row in (await session.execute(stmt)).mappings()]
 

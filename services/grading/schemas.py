@@ -224,3 +224,22 @@ class AnnualListPage(BaseModel):
     frozen_at: UTCDateTime | None
     items: list[AnnualListItem]
     next_cursor: str | None = None
+
+
+class RecomputeRequest(BaseModel):
+    full: bool = Field(
+        True, description="true: every unit (after a pack change); false: only those that can lapse"
+    )
+
+
+class RecomputeJobOut(BaseModel):
+    id: str
+    full: bool
+    status: str
+    total: int
+    done: int
+    changed: int
+    requested_by: str
+    started_at: UTCDateTime
+    finished_at: UTCDateTime | None
+    error: str | None
