@@ -128,7 +128,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     identities = IdentityCache(settings.secret_key, settings.internal_secret)
     upstreams = {service: settings.upstream_url(service).rstrip("/") for service in SERVICES}
-    proxy = Proxy(upstreams, settings.upstream_timeout_seconds, settings.upstream_bulk_timeout_seconds)
+    proxy = Proxy(
+        upstreams,
+        settings.upstream_timeout_seconds,
+        settings.upstream_bulk_timeout_seconds,
+        max_body_bytes=settings.gateway_max_body_bytes,
+    )
     limits = RateLimits(settings)
 
     @asynccontextmanager
@@ -136,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = Bus(settings, "gateway")
         hub = EventHub(bus)
         app.state.bus, app.state.hub = bus, hub
+        await proxy.start()
         bus.start()
         hub.start()
         _end_streams_on_shutdown(hub)

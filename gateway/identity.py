@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import jwt
+
 from services.common.auth import INTERNAL_AUDIENCE, INTERNAL_TTL_SECONDS, Caller, issue_token, read_token
 from services.common.errors import Unauthorized
 
@@ -32,6 +34,9 @@ class IdentityCache:
         )
         if len(self._cache) >= self.MAX_ENTRIES:
             self._cache.clear()
-        # Re-verify well before the internal token expires, so that an expired user token stops working soon.
-        self._cache[token] = (caller, internal, now + INTERNAL_TTL_SECONDS / 2)
+        # Re-verify well before the internal token expires, and never past the user token's own expiry: a
+        # cached answer must not let an expired token through. (Its signature was verified just above.)
+        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+        until = min(now + INTERNAL_TTL_SECONDS / 2, now + (expires - time.time()))
+        self._cache[token] = (caller, internal, until)
         return caller, internal

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 10.0
     # Imports, exports and phones' batch uploads through the gateway may take minutes.
     upstream_bulk_timeout_seconds: float = 600.0
+    # The largest request body the gateway passes on (streamed, counted as it arrives): 413 beyond it.
+    gateway_max_body_bytes: int = 1 << 30
     # Gateway rate limits (``limits`` notation: "1200/minute", "10/minute;100/hour"), counted in each gateway
     # process's memory: per user on the API and the event stream, per client address and per username on
     # log-in, per client address without a valid token. Health checks are never limited.
