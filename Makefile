@@ -34,10 +34,12 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.gateway_upload --direct
 	$(BIN)/python -m bench.spot_check_latency
 	$(BIN)/python -m bench.grading_signals
+	$(BIN)/python -m bench.outbox_relay
 	$(BIN)/python -m bench.grading_recompute
 	$(BIN)/python -m bench.registry_import
 	$(BIN)/python -m bench.registry_search
 	$(BIN)/python -m bench.mobile_sync
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache

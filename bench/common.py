@@ -114,8 +114,9 @@ async def load(
 
 def command_line() -> str:
     module = Path(sys.argv[0]).with_suffix("").relative_to(Path(__file__).resolve().parent.parent).as_posix()
+    env = [f"QSR_BENCH_DATABASE_URL={url}"] if (url := os.environ.get("QSR_BENCH_DATABASE_URL")) else []
     return " ".join(
-        shlex.quote(arg) for arg in [".venv/bin/python", "-m", module.replace("/", "."), *sys.argv[1:]]
+        shlex.quote(arg) for arg in [*env, ".venv/bin/python", "-m", module.replace("/", "."), *sys.argv[1:]]
     )
 
 
