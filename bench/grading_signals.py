@@ -34,20 +34,17 @@ from bench.common import (
     service_database_url,
     start_system,
 )
-from services.common.db import Database, today_cn
+from services.common.db import Database
 from services.common.events import (
     ENTERPRISE_REGISTERED,
     SPOT_CHECK_FAILED,
     CloudEvent,
-    EnterpriseRegistered,
     EventSpec,
-    SpotCheckRecorded,
-    make_event,
 )
 from services.common.ids import new_id
 from services.common.messaging import DeadLetter, OutboxMessage
 from services.grading.models import GradedEnterprise, RiskSignal
-from tests.harness import make_uscc
+from tests.harness import failed_spot_check, registration
 
 REGION = "141121"
 
@@ -87,26 +84,7 @@ async def main(units: int, signals: int, window: int, timeout: float) -> None:
     try:
         js = nc.jetstream(timeout=30)
         ids = [new_id() for _ in range(units)]
-        registered = [
-            make_event(
-                ENTERPRISE_REGISTERED,
-                EnterpriseRegistered(
-                    enterprise_id=unit,
-                    uscc=make_uscc(serial, REGION),
-                    name=f"基准单位{serial}",
-                    kind="production",
-                    sales_channel=None,
-                    region_code=REGION,
-                    employees=5 + serial % 400,
-                    revenue_wan_yuan=100.0 + (serial % 97) * 50,
-                    entry_reason="survey",
-                    operating_status="operating",
-                ),
-                region=REGION,
-                enterprise_id=unit,
-            )
-            for serial, unit in enumerate(ids)
-        ]
+        registered = [registration(serial, unit, REGION) for serial, unit in enumerate(ids)]
         started = time.perf_counter()
         await publish_all(js, ENTERPRISE_REGISTERED, registered, window)
         all_units = select(func.count()).select_from(GradedEnterprise)
@@ -121,24 +99,7 @@ async def main(units: int, signals: int, window: int, timeout: float) -> None:
         registered_at = await wait_until(units_in, timeout=timeout)
         await wait_until(outbox_drained, timeout=timeout)
 
-        today = today_cn()
-        failed = [
-            make_event(
-                SPOT_CHECK_FAILED,
-                SpotCheckRecorded(
-                    spot_check_id=new_id(),
-                    enterprise_id=ids[i % units],
-                    product="家用燃气灶",
-                    batch=f"B{i}",
-                    verdict="failed",
-                    failed_items=["熄火保护装置"],
-                    sampled_on=today,
-                ),
-                region=REGION,
-                enterprise_id=ids[i % units],
-            )
-            for i in range(signals)
-        ]
+        failed = [failed_spot_check(ids[i % units], i, REGION) for i in range(signals)]
         all_signals = select(func.count()).select_from(RiskSignal)
 
         async def signals_in() -> bool:

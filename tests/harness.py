@@ -19,6 +19,16 @@ from fastapi import FastAPI
 from stdnum.cn import ric
 
 from services.common.auth import IDENTITY_HEADER, INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.db import today_cn
+from services.common.events import (
+    ENTERPRISE_REGISTERED,
+    SPOT_CHECK_FAILED,
+    CloudEvent,
+    EnterpriseRegistered,
+    SpotCheckRecorded,
+    make_event,
+)
+from services.common.ids import new_id
 from services.common.launcher import nats_server_binary
 from services.common.settings import Settings
 
@@ -210,6 +220,45 @@ def make_uscc(serial: int, region: str = "141121") -> str:
     body = f"91{region}{serial:09d}"
     total = sum(_USCC_ALPHABET.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS, strict=True))
     return body + _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def registration(serial: int, unit: str, region: str = "141121") -> CloudEvent:
+    """``registry.enterprise.registered`` for a production unit whose size (so tier) follows ``serial``."""
+    return make_event(
+        ENTERPRISE_REGISTERED,
+        EnterpriseRegistered(
+            enterprise_id=unit,
+            uscc=make_uscc(serial, region),
+            name=f"单位{serial}",
+            kind="production",
+            sales_channel=None,
+            region_code=region,
+            employees=5 + serial % 400,
+            revenue_wan_yuan=100.0 + serial % 97 * 50,
+            entry_reason="survey",
+            operating_status="operating",
+        ),
+        region=region,
+        enterprise_id=unit,
+    )
+
+
+def failed_spot_check(unit: str, serial: int, region: str = "141121") -> CloudEvent:
+    """``inspection.spot_check.failed`` of a distinct spot check of ``unit`` sampled today."""
+    return make_event(
+        SPOT_CHECK_FAILED,
+        SpotCheckRecorded(
+            spot_check_id=new_id(),
+            enterprise_id=unit,
+            product="家用燃气灶",
+            batch=f"B{serial}",
+            verdict="failed",
+            failed_items=["熄火保护装置"],
+            sampled_on=today_cn(),
+        ),
+        region=region,
+        enterprise_id=unit,
+    )
 
 
 def id_number(serial: int, born: str = "19800101", region: str = "141121") -> str:

@@ -14,21 +14,18 @@ import nats
 import pytest
 from sqlalchemy import func, select
 
-from services.common.db import Database, today_cn
+from services.common.db import Database
 from services.common.events import (
     ENTERPRISE_REGISTERED,
     SPOT_CHECK_FAILED,
     CloudEvent,
-    EnterpriseRegistered,
     EventSpec,
-    SpotCheckRecorded,
-    make_event,
 )
 from services.common.ids import new_id
 from services.common.launcher import System
 from services.common.messaging import DeadLetter, InboxMessage, OutboxMessage
 from services.grading.models import GradedEnterprise, RiskSignal
-from tests.harness import eventually, free_port, make_uscc
+from tests.harness import eventually, failed_spot_check, free_port, registration
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -98,46 +95,9 @@ async def test_two_processes_apply_and_publish_every_event_exactly_once_through_
         js = nc.jetstream(timeout=30)
         ids = [new_id() for _ in range(UNITS)]
         await publish(
-            js,
-            ENTERPRISE_REGISTERED,
-            [
-                make_event(
-                    ENTERPRISE_REGISTERED,
-                    EnterpriseRegistered(
-                        enterprise_id=unit,
-                        uscc=make_uscc(serial, REGION),
-                        name=f"单位{serial}",
-                        kind="production",
-                        sales_channel=None,
-                        region_code=REGION,
-                        employees=5 + serial % 400,
-                        revenue_wan_yuan=100.0 + serial % 97 * 50,
-                        entry_reason="survey",
-                        operating_status="operating",
-                    ),
-                    region=REGION,
-                    enterprise_id=unit,
-                )
-                for serial, unit in enumerate(ids)
-            ],
+            js, ENTERPRISE_REGISTERED, [registration(n, unit, REGION) for n, unit in enumerate(ids)]
         )
-        failed = [
-            make_event(
-                SPOT_CHECK_FAILED,
-                SpotCheckRecorded(
-                    spot_check_id=new_id(),
-                    enterprise_id=ids[i % UNITS],
-                    product="家用燃气灶",
-                    batch=f"B{i}",
-                    verdict="failed",
-                    failed_items=["熄火保护装置"],
-                    sampled_on=today_cn(),
-                ),
-                region=REGION,
-                enterprise_id=ids[i % UNITS],
-            )
-            for i in range(SIGNALS)
-        ]
+        failed = [failed_spot_check(ids[i % UNITS], i, REGION) for i in range(SIGNALS)]
         publishing = asyncio.create_task(publish(js, SPOT_CHECK_FAILED, failed))
 
         async def under_way() -> None:
