@@ -14,6 +14,7 @@ ISO text on both.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -34,9 +35,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
+from services.common.auth import Caller
+
 
 def dialect_of(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def scope_of(caller: Caller) -> Caller:
+    """The caller without its name: what a statement scoped by role, region and unit depends on.
+
+    A read by id builds its statement once per dialect and scope (``functools.lru_cache`` keyed by this) with
+    the id as a bound parameter: building it, and SQLAlchemy's cache key of it (memoized on the statement
+    object), cost more than the query itself when done at every request. Only for statements that do not
+    depend on the caller's username."""
+    return replace(caller, username="")
 
 
 def _sent(dialect: str, column: Any) -> Any:

@@ -6,13 +6,14 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
-from services.common.json_rows import decode, dialect_of, json_rows
+from services.common.json_rows import decode, dialect_of, json_rows, scope_of
 from services.common.pagination import keyset
 from services.common.regions import prefix_of
 from services.grading.decide import Signal
@@ -85,8 +86,10 @@ class Grading:
     manual_decisions: list[dict[str, Any]]
 
 
-def grading_statement(dialect: str, caller: Caller, enterprise_id: str) -> Select[Any]:
-    """The unit (if the caller may read it), its signals and its manual decisions, as one SELECT."""
+@lru_cache(maxsize=1024)
+def grading_statement(dialect: str, scope: Caller) -> Select[Any]:
+    """The unit ``:enterprise_id`` (if a caller of ``scope`` may read it), its signals and its manual
+    decisions, as one SELECT."""
     unit = GradedEnterprise.__table__  # type: ignore[attr-defined]
     signals = json_rows(
         dialect, SIGNAL_COLUMNS, where=_SIGNAL.enterprise_id == unit.c.enterprise_id, order_by=_SIGNAL_ORDER
@@ -98,13 +101,13 @@ def grading_statement(dialect: str, caller: Caller, enterprise_id: str) -> Selec
         order_by=[_MANUAL.created_at, _MANUAL.id],
     )
     return select(unit, signals.label("signals_"), manual.label("manual_decisions_")).where(
-        within(caller), unit.c.enterprise_id == enterprise_id
+        within(scope), unit.c.enterprise_id == bindparam("enterprise_id")
     )
 
 
 async def get_readable_grading(session: AsyncSession, caller: Caller, enterprise_id: str) -> Grading | None:
-    stmt = grading_statement(dialect_of(session), caller, enterprise_id)
-    row = (await session.execute(stmt)).one_or_none()
+    stmt = grading_statement(dialect_of(session), scope_of(caller))
+    row = (await session.execute(stmt, {"enterprise_id": enterprise_id})).one_or_none()
     if row is None:
         return None
     return Grading(

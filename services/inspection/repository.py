@@ -8,13 +8,14 @@ is responsible for; an enterprise account its own unit only (by USCC). Tables th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
-from services.common.json_rows import decode, dialect_of, json_rows
+from services.common.json_rows import decode, dialect_of, json_rows, scope_of
 from services.common.regions import level_of, prefix_of
 from services.inspection.models import (
     EvidenceFile,
@@ -110,8 +111,10 @@ class InspectionRecord:
     revisions: int
 
 
-def inspection_statement(dialect: str, caller: Caller, inspection_id: str) -> Select[Any]:
-    """The inspection (if the caller may see it) with its findings, evidence and revision count, as one SELECT."""
+@lru_cache(maxsize=1024)
+def inspection_statement(dialect: str, scope: Caller) -> Select[Any]:
+    """The inspection ``:inspection_id`` (if a caller of ``scope`` may see it) with its findings, evidence and
+    revision count, as one SELECT."""
     inspection = Inspection.__table__  # type: ignore[attr-defined]
     findings = json_rows(
         dialect,
@@ -131,14 +134,14 @@ def inspection_statement(dialect: str, caller: Caller, inspection_id: str) -> Se
         findings.label("findings_"),
         evidence.label("evidence_"),
         revisions.label("revisions_"),
-    ).where(inspection.c.id == inspection_id, visible(caller, Inspection))
+    ).where(inspection.c.id == bindparam("inspection_id"), visible(scope, Inspection))
 
 
 async def get_readable_inspection(
     session: AsyncSession, caller: Caller, inspection_id: str
 ) -> InspectionRecord | None:
-    stmt = inspection_statement(dialect_of(session), caller, inspection_id)
-    row = (await session.execute(stmt)).one_or_none()
+    stmt = inspection_statement(dialect_of(session), scope_of(caller))
+    row = (await session.execute(stmt, {"inspection_id": inspection_id})).one_or_none()
     if row is None:
         return None
     return InspectionRecord(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
-from services.common.json_rows import decode, dialect_of, json_rows
+from services.common.json_rows import decode, dialect_of, json_rows, scope_of
 from services.common.pagination import keyset
 from services.common.regions import level_of, prefix_of
 from services.registry.models import (
@@ -88,8 +89,10 @@ class Record:
     sites: list[dict[str, Any]]
 
 
-def record_statement(dialect: str, caller: Caller, enterprise_id: str) -> Select[Any]:
-    """The unit (if the caller may read it) with its categories, certificates and sites, as one SELECT."""
+@lru_cache(maxsize=1024)
+def record_statement(dialect: str, scope: Caller) -> Select[Any]:
+    """The unit ``:enterprise_id`` (if a caller of ``scope`` may read it) with its categories, certificates and
+    sites, as one SELECT."""
     unit = Enterprise.__table__  # type: ignore[attr-defined]
     categories = json_rows(
         dialect,
@@ -106,11 +109,12 @@ def record_statement(dialect: str, caller: Caller, enterprise_id: str) -> Select
     sites = json_rows(dialect, _SITE_COLUMNS, where=_SITE.enterprise_id == unit.c.id, order_by=[_SITE.id])
     return select(
         unit, categories.label("categories_"), certificates.label("certificates_"), sites.label("sites_")
-    ).where(visible_to(caller), unit.c.id == enterprise_id)
+    ).where(visible_to(scope), unit.c.id == bindparam("enterprise_id"))
 
 
 async def get_readable_record(session: AsyncSession, caller: Caller, enterprise_id: str) -> Record | None:
-    row = (await session.execute(record_statement(dialect_of(session), caller, enterprise_id))).one_or_none()
+    stmt = record_statement(dialect_of(session), scope_of(caller))
+    row = (await session.execute(stmt, {"enterprise_id": enterprise_id})).one_or_none()
     if row is None:
         return None
     return Record(
