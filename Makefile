@@ -32,6 +32,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.gateway_throughput
 	$(BIN)/python -m bench.gateway_upload --direct
+	$(BIN)/python -m bench.read_by_id
 	$(BIN)/python -m bench.spot_check_latency
 	$(BIN)/python -m bench.grading_signals
 	$(BIN)/python -m bench.outbox_relay

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shlex
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +82,14 @@ def summary_ms(values: list[float]) -> str:
 
 
 async def _connection(
-    port: int, request: bytes, stop_at: float, counts: list[int], statuses: dict[int, int]
+    port: int, requests: list[bytes], stop_at: float, counts: list[int], statuses: dict[int, int]
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    turn = random.randrange(len(requests))
     try:
         while time.monotonic() < stop_at:
-            writer.write(request)
+            writer.write(requests[turn % len(requests)])
+            turn += 1
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             length = 0
@@ -100,15 +104,19 @@ async def _connection(
 
 
 async def load(
-    port: int, path: str, headers: dict[str, str], *, seconds: float, connections: int
+    port: int, path: str | Sequence[str], headers: dict[str, str], *, seconds: float, connections: int
 ) -> tuple[float, dict[int, int]]:
-    """Requests per second of keep-alive GETs of ``path`` over ``connections`` connections for ``seconds``."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    """Requests per second of keep-alive GETs of ``path`` over ``connections`` connections for ``seconds``;
+    given several paths, each connection goes through them in turn from a place of its own."""
+    paths = [path] if isinstance(path, str) else list(path)
+    header_lines = [f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    requests = [("\r\n".join([f"GET {p} HTTP/1.1", *header_lines]) + "\r\n\r\n").encode() for p in paths]
     counts, statuses = [0], {}
     started = time.monotonic()
     stop_at = started + seconds
-    await asyncio.gather(*(_connection(port, request, stop_at, counts, statuses) for _ in range(connections)))
+    await asyncio.gather(
+        *(_connection(port, requests, stop_at, counts, statuses) for _ in range(connections))
+    )
     return counts[0] / (time.monotonic() - started), statuses
 
 

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -182,6 +182,33 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+@contextmanager
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """The SQL statements the app's database runs inside the block for requests made from this task (httpx's
+    ASGI transport runs the app in the caller's task), not those of the relay or the consumers running
+    meanwhile: for tests that a read stays one query. The app must be serving (its database is made in the
+    lifespan)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    task = asyncio.current_task()
+
+    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if asyncio.current_task() is task:
+            seen.append(statement)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+
+
+def selects(seen: list[str]) -> list[str]:
+    return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
 
 
 async def eventually(

@@ -89,33 +89,34 @@ async def _set_within(arrived: asyncio.Event, timeout: float) -> bool:
 Lookup = Callable[[AsyncSession], Awaitable[Any]]
 
 
-async def known_unit(db: Database, arrivals: Arrivals | None, enterprise_id: str, lookup: Lookup) -> bool:
-    """Whether ``lookup`` (the caller's scoped read of the unit; None when not found) finds the unit, waiting up
-    to ``arrivals.wait_seconds`` for an event naming it. Every read has a session of its own, closed before
-    waiting: no transaction stays open meanwhile. The caller then reads it again in its own transaction and
-    answers 404 as before when it is still not there.
+async def known_unit(db: Database, arrivals: Arrivals | None, enterprise_id: str, lookup: Lookup) -> Any:
+    """What ``lookup`` (the caller's scoped read of the unit; None when not found) finds, waiting up to
+    ``arrivals.wait_seconds`` for an event naming the unit; None when it is still not there. Every read has a
+    session of its own, closed before waiting: no transaction stays open meanwhile. A change then reads the
+    unit again in its own transaction and answers 404 as before when it is not there; a read can answer with
+    what was found, so that a unit already known costs the lookup alone.
 
     A unit out of the caller's jurisdiction waits as long as one that does not exist, so the time taken does
     not tell them apart.
     """
     async with db.session() as session:
-        if await lookup(session) is not None:
-            return True
+        if (found := await lookup(session)) is not None:
+            return found
     if arrivals is None or arrivals.wait_seconds <= 0:
-        return False
+        return None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + arrivals.wait_seconds
     with arrivals.watch(enterprise_id) as arrived:
         if arrived is None:
-            return False
+            return None
         while True:
             # The first read after watching catches an event applied since the read above; the last one, at the
             # deadline, one applied by another instance of the service.
             async with db.session() as session:
-                if await lookup(session) is not None:
-                    return True
+                if (found := await lookup(session)) is not None:
+                    return found
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return False
+                return None
             await _set_within(arrived, remaining)
             arrived.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from typing import Annotated, Any
 
@@ -81,10 +81,9 @@ def _packs(request: Request) -> PackSet:
     return request.app.state.packs
 
 
-def _manual_public(row: ManualDecision, today: date) -> ManualDecisionPublic:
-    return ManualDecisionPublic(
-        **row.model_dump(exclude={"enterprise_id"}),
-        in_force=row.revoked_at is None and row.expires_on > today,
+def _manual_public(fields: Mapping[str, Any], today: date) -> ManualDecisionPublic:
+    return ManualDecisionPublic.model_validate(
+        {**fields, "in_force": fields["revoked_at"] is None and fields["expires_on"] > today}
     )
 
 
@@ -93,30 +92,41 @@ def _decision(row: GradedEnterprise) -> DecisionPublic | None:
 
 
 async def _grading(session: Any, row: GradedEnterprise) -> GradingPublic:
+    """The unit's grading after a change, from the ORM objects of the transaction."""
     signals = await repository.signals_of(session, row.enterprise_id)
     manual = await repository.manual_decisions_of(session, row.enterprise_id)
-    today = today_cn()
-    return GradingPublic(
-        **row.model_dump(
-            include={
-                "enterprise_id",
-                "region_code",
-                "uscc",
-                "name",
-                "kind",
-                "sales_channel",
-                "employees",
-                "revenue_wan_yuan",
-                "updated_at",
-            }
-        ),
-        decision=_decision(row),
-        signals=[
-            SignalPublic(**s.model_dump(exclude={"detail", "enterprise_id"}), detail=json.loads(s.detail))
-            for s in signals
-        ],
-        manual_decisions=[_manual_public(m, today) for m in manual],
+    return _grading_public(
+        row, row.model_dump(), [s.model_dump() for s in signals], [m.model_dump() for m in manual]
     )
+
+
+def _grading_public(
+    row: Any, fields: Mapping[str, Any], signals: list[dict[str, Any]], manual: list[dict[str, Any]]
+) -> GradingPublic:
+    today = today_cn()
+    return GradingPublic.model_validate(
+        {
+            **{name: fields[name] for name in _UNIT_FIELDS},
+            "decision": _decision(row),
+            "signals": [
+                SignalPublic.model_validate({**s, "detail": json.loads(s["detail"])}) for s in signals
+            ],
+            "manual_decisions": [_manual_public(m, today) for m in manual],
+        }
+    )
+
+
+_UNIT_FIELDS = (
+    "enterprise_id",
+    "region_code",
+    "uscc",
+    "name",
+    "kind",
+    "sales_channel",
+    "employees",
+    "revenue_wan_yuan",
+    "updated_at",
+)
 
 
 async def _arrived(db: Database, arrivals: Arrivals, caller: Caller, enterprise_id: str) -> None:
@@ -139,9 +149,13 @@ async def _readable(session: Any, caller: Caller, enterprise_id: str) -> GradedE
 async def get_grading(
     enterprise_id: str, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep
 ) -> GradingPublic:
-    await _arrived(db, arrivals, caller, enterprise_id)
-    async with db.session() as session:
-        return await _grading(session, await _readable(session, caller, enterprise_id))
+    # The wait's first read is the whole record: a unit already known costs one statement.
+    found = await known_unit(
+        db, arrivals, enterprise_id, lambda s: repository.get_readable_grading(s, caller, enterprise_id)
+    )
+    if found is None:
+        raise GradingNotFound()
+    return _grading_public(found.unit, found.unit._mapping, found.signals, found.manual_decisions)
 
 
 @router.get(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
+from services.common.json_rows import decode, dialect_of, json_rows, scope_of
 from services.common.pagination import keyset
 from services.common.regions import prefix_of
 from services.grading.decide import Signal
@@ -23,16 +26,95 @@ from services.grading.models import (
     RiskSignal,
 )
 
+_SIGNAL_ORDER = (RiskSignal.occurred_on, RiskSignal.id)
+
+
+def within(caller: Caller) -> Any:
+    """The condition "the unit lies in the caller's jurisdiction"."""
+    return GradedEnterprise.region_code.startswith(prefix_of(caller.region_code))  # type: ignore[attr-defined]
+
 
 def readable(caller: Caller) -> Select[Any]:
-    return select(GradedEnterprise).where(
-        GradedEnterprise.region_code.startswith(prefix_of(caller.region_code))  # type: ignore[attr-defined]
-    )
+    return select(GradedEnterprise).where(within(caller))
 
 
 async def get_readable(session: AsyncSession, caller: Caller, enterprise_id: str) -> GradedEnterprise | None:
     stmt = readable(caller).where(GradedEnterprise.enterprise_id == enterprise_id)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+_SIGNAL = RiskSignal.__table__.c  # type: ignore[attr-defined]
+_MANUAL = ManualDecision.__table__.c  # type: ignore[attr-defined]
+# What a unit's GET shows of each (SignalPublic, ManualDecisionPublic).
+SIGNAL_COLUMNS = [
+    getattr(_SIGNAL, name)
+    for name in (
+        "id",
+        "kind",
+        "occurred_on",
+        "source_type",
+        "heavier",
+        "credit_class",
+        "ref",
+        "recorded_by",
+        "detail",
+    )
+]
+MANUAL_COLUMNS = [
+    getattr(_MANUAL, name)
+    for name in (
+        "id",
+        "supervision_class",
+        "reason",
+        "decided_on",
+        "expires_on",
+        "decided_by",
+        "decided_by_region",
+        "created_at",
+        "revoked_at",
+        "revoked_by",
+    )
+]
+
+
+@dataclass(frozen=True)
+class Grading:
+    """A unit's decision with its signals and manual decisions, as read in one statement."""
+
+    unit: Any  # a Row of graded_enterprise: the columns by name, as attributes
+    signals: list[dict[str, Any]]
+    manual_decisions: list[dict[str, Any]]
+
+
+@lru_cache(maxsize=1024)
+def grading_statement(dialect: str, scope: Caller) -> Select[Any]:
+    """The unit ``:enterprise_id`` (if a caller of ``scope`` may read it), its signals and its manual
+    decisions, as one SELECT."""
+    unit = GradedEnterprise.__table__  # type: ignore[attr-defined]
+    signals = json_rows(
+        dialect, SIGNAL_COLUMNS, where=_SIGNAL.enterprise_id == unit.c.enterprise_id, order_by=_SIGNAL_ORDER
+    )
+    manual = json_rows(
+        dialect,
+        MANUAL_COLUMNS,
+        where=_MANUAL.enterprise_id == unit.c.enterprise_id,
+        order_by=[_MANUAL.created_at, _MANUAL.id],
+    )
+    return select(unit, signals.label("signals_"), manual.label("manual_decisions_")).where(
+        within(scope), unit.c.enterprise_id == bindparam("enterprise_id")
+    )
+
+
+async def get_readable_grading(session: AsyncSession, caller: Caller, enterprise_id: str) -> Grading | None:
+    stmt = grading_statement(dialect_of(session), scope_of(caller))
+    row = (await session.execute(stmt, {"enterprise_id": enterprise_id})).one_or_none()
+    if row is None:
+        return None
+    return Grading(
+        unit=row,
+        signals=decode(SIGNAL_COLUMNS, row.signals_),
+        manual_decisions=decode(MANUAL_COLUMNS, row.manual_decisions_),
+    )
 
 
 async def list_readable(
@@ -105,9 +187,6 @@ async def pending_credit(session: AsyncSession, usccs: Sequence[str]) -> Sequenc
         .order_by(RiskSignal.occurred_on, RiskSignal.id)  # type: ignore[arg-type]
     )
     return (await session.execute(stmt)).scalars().all()
-
-
-_SIGNAL_ORDER = (RiskSignal.occurred_on, RiskSignal.id)
 
 
 async def signals_of(session: AsyncSession, enterprise_id: str) -> Sequence[RiskSignal]:

@@ -7,14 +7,24 @@ is responsible for; an enterprise account its own unit only (by USCC). Tables th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
+from services.common.json_rows import decode, dialect_of, json_rows, scope_of
 from services.common.regions import level_of, prefix_of
-from services.inspection.models import KnownEnterprise, SpotCheck
+from services.inspection.models import (
+    EvidenceFile,
+    Finding,
+    Inspection,
+    InspectionRevision,
+    KnownEnterprise,
+    SpotCheck,
+)
 
 
 def _station(caller: Caller) -> bool:
@@ -67,3 +77,76 @@ async def get_readable_spot_check(
 ) -> SpotCheck | None:
     stmt = select(SpotCheck).where(SpotCheck.id == spot_check_id, visible(caller, SpotCheck))
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+_FINDING = Finding.__table__.c  # type: ignore[attr-defined]
+_EVIDENCE = EvidenceFile.__table__.c  # type: ignore[attr-defined]
+_REVISION = InspectionRevision.__table__.c  # type: ignore[attr-defined]
+# What an inspection's detail shows of each (FindingBrief, EvidencePublic).
+FINDING_COLUMNS = [_FINDING.id, _FINDING.item_id, _FINDING.description, _FINDING.status]
+EVIDENCE_COLUMNS = [
+    getattr(_EVIDENCE, name)
+    for name in (
+        "id",
+        "kind",
+        "content_type",
+        "size",
+        "sha256",
+        "device_taken_at",
+        "latitude",
+        "longitude",
+        "uploaded_by",
+        "created_at",
+    )
+]
+
+
+@dataclass(frozen=True)
+class InspectionRecord:
+    """An inspection with its findings, its evidence and the number of its revisions, read in one statement."""
+
+    inspection: Any  # a Row of the inspection table: the columns by name, as attributes
+    findings: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    revisions: int
+
+
+@lru_cache(maxsize=1024)
+def inspection_statement(dialect: str, scope: Caller) -> Select[Any]:
+    """The inspection ``:inspection_id`` (if a caller of ``scope`` may see it) with its findings, evidence and
+    revision count, as one SELECT."""
+    inspection = Inspection.__table__  # type: ignore[attr-defined]
+    findings = json_rows(
+        dialect,
+        FINDING_COLUMNS,
+        where=(_FINDING.source == "inspection") & (_FINDING.source_id == inspection.c.id),
+        order_by=[_FINDING.id],
+    )
+    evidence = json_rows(
+        dialect,
+        EVIDENCE_COLUMNS,
+        where=(_EVIDENCE.owner_kind == "inspection") & (_EVIDENCE.owner_id == inspection.c.id),
+        order_by=[_EVIDENCE.created_at, _EVIDENCE.id],
+    )
+    revisions = select(func.count()).where(_REVISION.inspection_id == inspection.c.id).scalar_subquery()
+    return select(
+        inspection,
+        findings.label("findings_"),
+        evidence.label("evidence_"),
+        revisions.label("revisions_"),
+    ).where(inspection.c.id == bindparam("inspection_id"), visible(scope, Inspection))
+
+
+async def get_readable_inspection(
+    session: AsyncSession, caller: Caller, inspection_id: str
+) -> InspectionRecord | None:
+    stmt = inspection_statement(dialect_of(session), scope_of(caller))
+    row = (await session.execute(stmt, {"inspection_id": inspection_id})).one_or_none()
+    if row is None:
+        return None
+    return InspectionRecord(
+        inspection=row,
+        findings=decode(FINDING_COLUMNS, row.findings_),
+        evidence=decode(EVIDENCE_COLUMNS, row.evidence_),
+        revisions=row.revisions_,
+    )

@@ -76,7 +76,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -1000,6 +1000,7 @@ async def list_inspections(
 
 
 async def _detail(session: AsyncSession, row: Inspection) -> InspectionDetail:
+    """The inspection's detail after a change, from the ORM objects of the transaction."""
     findings = (
         await session.execute(
             select(Finding)
@@ -1021,13 +1022,31 @@ async def _detail(session: AsyncSession, row: Inspection) -> InspectionDetail:
             .where(InspectionRevision.inspection_id == row.id)
         )
     ).scalar_one()
+    return _detail_public(
+        row.model_dump(),
+        findings=[f.model_dump() for f in findings],
+        evidence=[e.model_dump() for e in evidence],
+        revisions=revisions,
+    )
+
+
+def _detail_public(
+    fields: Mapping[str, Any],
+    *,
+    findings: list[dict[str, Any]],
+    evidence: list[dict[str, Any]],
+    revisions: int,
+) -> InspectionDetail:
     return InspectionDetail.model_validate(
         {
-            **_summary(row),
-            "checklist": _loads(row.checklist, []),
-            "results": _loads(row.results, {}),
-            "findings": [FindingBrief.model_validate(f.model_dump()) for f in findings],
-            "evidence": [_evidence_public(e) for e in evidence],
+            **fields,
+            "inspectors": list(_loads(fields["inspectors"], [])),
+            "checklist": _loads(fields["checklist"], []),
+            "results": _loads(fields["results"], {}),
+            "findings": [FindingBrief.model_validate(f) for f in findings],
+            "evidence": [
+                EvidencePublic.model_validate({**e, "inspection_id": fields["id"]}) for e in evidence
+            ],
             "revisions": revisions,
         }
     )
@@ -1036,7 +1055,13 @@ async def _detail(session: AsyncSession, row: Inspection) -> InspectionDetail:
 @router.get("/inspections/{inspection_id}", response_model=InspectionDetail, summary="现场检查详情")
 async def get_inspection(inspection_id: str, db: DbDep, caller: CallerDep) -> InspectionDetail:
     async with db.session() as session:
-        return await _detail(session, await _readable(session, caller, inspection_id))
+        record = await repository.get_readable_inspection(session, caller, inspection_id)
+    if record is None:
+        raise InspectionNotFound()
+    inspection = record.inspection._mapping
+    return _detail_public(
+        inspection, findings=record.findings, evidence=record.evidence, revisions=record.revisions
+    )
 
 
 @router.post(

@@ -62,8 +62,7 @@ async def get_enterprise(
     enterprise_id: str, db: DbDep, caller: CallerDep, request: Request
 ) -> EnterprisePublic:
     async with db.session() as session:
-        enterprise = await service.require(session, caller, enterprise_id)
-        return await service.present(session, caller, request.app.state.settings, enterprise)
+        return await service.read(session, caller, request.app.state.settings, enterprise_id)
 
 
 @router.patch(

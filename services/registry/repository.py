@@ -8,11 +8,15 @@ responsible for; an enterprise account its own unit only. Who may change it: the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
+from services.common.json_rows import decode, dialect_of, json_rows, scope_of
 from services.common.pagination import keyset
 from services.common.regions import level_of, prefix_of
 from services.registry.models import (
@@ -65,6 +69,62 @@ async def get_readable(session: AsyncSession, caller: Caller, enterprise_id: str
     ).scalar_one_or_none()
 
 
+_CATEGORY = ProductCategoryLink.__table__.c  # type: ignore[attr-defined]
+_CERTIFICATE = Certificate.__table__.c  # type: ignore[attr-defined]
+_SITE = ProductionSite.__table__.c  # type: ignore[attr-defined]
+_CERTIFICATE_COLUMNS = [getattr(_CERTIFICATE, c) for c in ("id", "kind", "number", "category_code")] + [
+    _CERTIFICATE.valid_from,
+    _CERTIFICATE.valid_until,
+]
+_SITE_COLUMNS = [_SITE.id, _SITE.region_code, _SITE.address]
+
+
+@dataclass(frozen=True)
+class Record:
+    """A unit's full record as read in one statement: its own columns and its three lists of children."""
+
+    unit: Any  # a Row of the enterprise table: the columns by name, as attributes
+    categories: list[str]
+    certificates: list[dict[str, Any]]
+    sites: list[dict[str, Any]]
+
+
+@lru_cache(maxsize=1024)
+def record_statement(dialect: str, scope: Caller) -> Select[Any]:
+    """The unit ``:enterprise_id`` (if a caller of ``scope`` may read it) with its categories, certificates and
+    sites, as one SELECT."""
+    unit = Enterprise.__table__  # type: ignore[attr-defined]
+    categories = json_rows(
+        dialect,
+        [_CATEGORY.category_code],
+        where=_CATEGORY.enterprise_id == unit.c.id,
+        order_by=[_CATEGORY.category_code],
+    )
+    certificates = json_rows(
+        dialect,
+        _CERTIFICATE_COLUMNS,
+        where=_CERTIFICATE.enterprise_id == unit.c.id,
+        order_by=[_CERTIFICATE.id],
+    )
+    sites = json_rows(dialect, _SITE_COLUMNS, where=_SITE.enterprise_id == unit.c.id, order_by=[_SITE.id])
+    return select(
+        unit, categories.label("categories_"), certificates.label("certificates_"), sites.label("sites_")
+    ).where(visible_to(scope), unit.c.id == bindparam("enterprise_id"))
+
+
+async def get_readable_record(session: AsyncSession, caller: Caller, enterprise_id: str) -> Record | None:
+    stmt = record_statement(dialect_of(session), scope_of(caller))
+    row = (await session.execute(stmt, {"enterprise_id": enterprise_id})).one_or_none()
+    if row is None:
+        return None
+    return Record(
+        unit=row,
+        categories=[code for (code,) in row.categories_ or []],
+        certificates=decode(_CERTIFICATE_COLUMNS, row.certificates_),
+        sites=decode(_SITE_COLUMNS, row.sites_),
+    )
+
+
 async def get_writable(session: AsyncSession, caller: Caller, enterprise_id: str) -> Enterprise | None:
     """The unit if the caller supervises it (None if it may not see it at all or only through a site)."""
     stmt = select(Enterprise).where(registered_within(caller), Enterprise.id == enterprise_id)
@@ -84,7 +144,7 @@ async def sites_of(session: AsyncSession, enterprise_id: str) -> Sequence[Produc
     return (await session.execute(stmt)).scalars().all()
 
 
-def supervises(caller: Caller, enterprise: Enterprise) -> bool:
+def supervises(caller: Caller, enterprise: Any) -> bool:
     """Whether the unit is registered within the caller's jurisdiction (not merely producing there)."""
     if not caller.is_regulator:
         return enterprise.uscc == caller.uscc
