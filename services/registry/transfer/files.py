@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import gc
 import io
 import multiprocessing
 import os
+import pickle
 import queue
 import shutil
 import tempfile
@@ -23,7 +25,7 @@ from openpyxl import load_workbook
 
 from services.common.errors import QSRError
 from services.registry.transfer.errors import ImportColumnsMissing, ImportFileType, ImportFileUnreadable
-from services.registry.transfer.parser import Row, RowReader, match_headers
+from services.registry.transfer.parser import Row, RowReader, match_headers, pack_rows, unpack_rows
 
 CHUNK_ROWS = 2000  # rows validated, looked up and written per transaction
 
@@ -165,6 +167,19 @@ class ThreadSource:
         self.rows.close()
 
 
+def _load_chunk(packed: bytes) -> list[Row]:
+    """A chunk from the reader process. The garbage collector is held off meanwhile: loading creates tens of
+    thousands of objects at once, each batch of which set off a collection that scanned the whole heap (a
+    chunk loaded in ~18 µs a row instead of ~2); nothing made here is cyclic, and it runs on once done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return unpack_rows(pickle.loads(packed))
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _read_in_child(
     path: str, kind: str, make_reader: partial[RowReader], out: Any, parent: int
 ) -> None:  # pragma: no cover - runs in the child process
@@ -188,7 +203,7 @@ def _read_in_child(
             number = 2
             while True:
                 chunk, number = _next_chunk(rows, reader, number)
-                put(("rows", chunk))
+                put(("rows", pickle.dumps(pack_rows(chunk), protocol=pickle.HIGHEST_PROTOCOL)))
                 if not chunk:
                     return
     except QSRError as exc:
@@ -239,7 +254,8 @@ class ProcessSource:
 
     async def chunks(self) -> AsyncIterator[list[Row]]:
         while True:
-            _, chunk = await self._get()
+            _, packed = await self._get()
+            chunk = _load_chunk(packed)
             if not chunk:
                 return
             yield chunk

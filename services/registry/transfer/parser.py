@@ -300,9 +300,6 @@ class RowError:
     message: str
     uscc: str | None
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return RowError, (self.row, self.column, self.code, self.message, self.uscc)
-
     def record(self, job_id: str) -> dict[str, Any]:
         return {
             "job_id": job_id,
@@ -323,11 +320,6 @@ class Entry:
     categories: list[str]  # sorted codes
     certificates: list[dict[str, Any]]  # kind, number, category_code, valid_from, valid_until
 
-    # Chunks of rows come from the reader process pickled: as plain tuples they load several times faster
-    # than dataclasses rebuilt from their __dict__, and loading them is the writing side's work.
-    def __reduce__(self) -> tuple[Any, ...]:
-        return Entry, (self.columns, self.phone, self.categories, self.certificates)
-
 
 @dataclass
 class Row:
@@ -344,8 +336,66 @@ class Row:
         code = error if isinstance(error, str) else error.code
         self.errors.append(RowError(self.number, column, code, message, self.uscc_text))
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return Row, (self.number, self.uscc_text, self.uscc, self.entry, self.phone_unknown, self.errors)
+
+# Chunks of rows cross from the reader process pickled. As tuples of plain values in a fixed order they
+# pickle and load several times faster than dataclasses and dicts (loading them is the writing side's work).
+_ENTRY_COLUMNS = (
+    "uscc",
+    "name",
+    "kind",
+    "sales_channel",
+    "region_code",
+    "station_code",
+    "registered_address",
+    "principal_name",
+    "principal_phone_enc",
+    "employees",
+    "revenue_wan_yuan",
+    "size_year",
+    "entry_reason",
+    "entry_note",
+)
+_CERT_FIELDS = ("kind", "number", "category_code", "valid_from", "valid_until")
+
+
+def pack_rows(rows: list[Row]) -> list[tuple[Any, ...]]:
+    packed = []
+    for row in rows:
+        entry = row.entry
+        packed.append(
+            (
+                row.number,
+                row.uscc_text,
+                row.uscc,
+                row.phone_unknown,
+                [(e.row, e.column, e.code, e.message, e.uscc) for e in row.errors],
+                None
+                if entry is None
+                else (
+                    tuple(entry.columns.values()),
+                    entry.phone,
+                    entry.categories,
+                    [tuple(c.values()) for c in entry.certificates],
+                ),
+            )
+        )
+    return packed
+
+
+def unpack_rows(packed: list[tuple[Any, ...]]) -> list[Row]:
+    rows = []
+    for number, uscc_text, uscc, phone_unknown, errors, entry in packed:
+        row = Row(number, uscc_text, uscc, None, phone_unknown, [RowError(*e) for e in errors])
+        if entry is not None:
+            columns, phone, categories, certificates = entry
+            row.entry = Entry(
+                dict(zip(_ENTRY_COLUMNS, columns, strict=True)),
+                phone,
+                categories,
+                [dict(zip(_CERT_FIELDS, c, strict=True)) for c in certificates],
+            )
+        rows.append(row)
+    return rows
 
 
 _PYDANTIC_MESSAGES = {
@@ -415,7 +465,16 @@ class RowReader:
                 columns=_columns(data, uscc),
                 phone=data.principal_phone,
                 categories=sorted(set(data.product_categories)),
-                certificates=[c.model_dump() | {"kind": c.kind.value} for c in data.certificates],
+                certificates=[
+                    {
+                        "kind": c.kind.value,
+                        "number": c.number,
+                        "category_code": c.category_code,
+                        "valid_from": c.valid_from,
+                        "valid_until": c.valid_until,
+                    }
+                    for c in data.certificates
+                ],
             )
         return row
 
@@ -512,7 +571,8 @@ class RowReader:
 
 
 def _columns(data: LedgerFields, uscc: str) -> dict[str, Any]:
-    """``service.scalar_columns`` of a checked row without its phone, which is sealed only if written."""
+    """``service.scalar_columns`` of a checked row without its phone, which is sealed only if written
+    (in the order of ``_ENTRY_COLUMNS``)."""
     return {
         "uscc": uscc,
         "name": data.name.strip(),

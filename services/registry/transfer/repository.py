@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import DateTime, Text, bindparam, column, delete, func, insert, select, text, update
@@ -175,7 +176,7 @@ async def write(session: AsyncSession, w: Writes) -> None:
             ("audit_entry", _AUDIT_COLUMNS, w.audit),
         ):
             if rows:
-                records = [tuple(row[name] for name in columns) for row in rows]
+                records = list(map(itemgetter(*columns), rows))
                 await driver.copy_records_to_table(table, records=records, columns=columns)
         if w.outbox:
             arrays = {name: [row[name] for row in w.outbox] for name in _OUTBOX_COLUMNS}
@@ -204,7 +205,7 @@ async def _driver(session: AsyncSession) -> Any:
 async def _copy_new_units(session: AsyncSession, w: Writes) -> None:
     driver = await _driver(session)
     await driver.execute(_CREATE_STAGE)  # once per connection; empty at the start of every transaction
-    records = [tuple(unit[name] for name in UNIT_COLUMNS) for unit in w.units]
+    records = list(map(itemgetter(*UNIT_COLUMNS), w.units))
     await driver.copy_records_to_table(_STAGE, records=records, columns=UNIT_COLUMNS)
     status = await driver.execute(_MERGE_STAGE)  # "INSERT 0 <rows>"
     if int(status.rsplit(" ", 1)[1]) != len(w.units):
