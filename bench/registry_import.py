@@ -8,7 +8,11 @@ postgresql+asyncpg://postgres@127.0.0.1:5432), and calls it directly with the id
 1. Import: N valid rows as .xlsx (all new), the same file again (all unchanged), then N other rows as .csv
    (new) and that file again (unchanged). Rows/s are per HTTP request, upload included. The outbox relay then
    publishes one event per new unit to NATS; the import does not wait for it, and the time it took to
-   drain is printed apart.
+   drain is printed apart. The first .xlsx import is then set against a bare write of the same rows: COPY
+   (asyncpg ``copy_records_to_table``) into a scratch table of the registry's PostgreSQL database, or on
+   SQLite one ``executemany`` in one transaction into a scratch database beside the registry's, one column
+   per sheet column: the floor of putting these rows into the database at all, with no parsing, checking,
+   ids, children, audit or events.
 2. Export memory: the ledger is filled up to M units (M/10 per county); after a restart of the service its
    resident memory is sampled every 20 ms while it streams an export of one county (M/10 rows) and then of
    the whole city (M rows), as CSV and (after another restart) as XLSX. Peak RSS must not grow with the rows.
@@ -96,6 +100,53 @@ def write_xlsx(path: Path, serials: range) -> None:
     for serial in serials:
         sheet.append([None if v == "" else v for v in sheet_row(serial)])
     workbook.save(path)
+
+
+def _scratch_columns() -> list[tuple[str, str]]:
+    """(name, SQL type) of a scratch table holding the sheet's rows as they are (one column per header)."""
+    sample = sheet_row(1)
+    kinds = {int: "bigint", float: "double precision", str: "text"}
+    return [(f"c{i}", kinds[type(value)]) for i, value in enumerate(sample)]
+
+
+def _scratch_records(serials: range) -> list[tuple[Any, ...]]:
+    return [tuple(None if v == "" else v for v in sheet_row(serial)) for serial in serials]
+
+
+async def bare_copy_seconds(url: str, work: Path, serials: range) -> float:
+    """Seconds to write the rows of ``serials`` as they are into a scratch table (records built beforehand)."""
+    records = _scratch_records(serials)
+    columns = _scratch_columns()
+    if url.startswith("postgresql"):
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await conn.execute(
+                f"CREATE TABLE bench_copy_scratch ({', '.join(f'{n} {t}' for n, t in columns)})"
+            )
+            started = time.perf_counter()
+            await conn.copy_records_to_table(
+                "bench_copy_scratch", records=records, columns=[n for n, _ in columns]
+            )
+            elapsed = time.perf_counter() - started
+            await conn.execute("DROP TABLE bench_copy_scratch")
+        finally:
+            await conn.close()
+        return elapsed
+    import sqlite3
+
+    conn = sqlite3.connect(work / "scratch.db")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"CREATE TABLE scratch ({', '.join(f'{n} {t}' for n, t in columns)})")
+        started = time.perf_counter()
+        with conn:
+            conn.executemany(f"INSERT INTO scratch VALUES ({', '.join('?' for _ in columns)})", records)
+        return time.perf_counter() - started
+    finally:
+        conn.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -196,7 +247,7 @@ def _check(job: dict[str, Any], created: int, unchanged: int) -> None:
         raise SystemExit(f"unexpected outcome {got}; first errors: {job['errors'][:5]}")
 
 
-async def main(rows: int, export_rows: int, timeout: float, keep: bool) -> None:
+async def main(rows: int, export_rows: int, timeout: float, keep: bool, export: bool = True) -> None:
     work = Path(tempfile.mkdtemp(prefix="qsr-bench-import-"))
     xlsx, csv_file = work / "ledger-a.xlsx", work / "ledger-b.csv"
     started = time.perf_counter()
@@ -224,8 +275,10 @@ async def main(rows: int, export_rows: int, timeout: float, keep: bool) -> None:
                 f"({csv_file.stat().st_size / 1e6:.1f} MB), generated in {generated:.1f} s"
             )
             pid = system.processes["registry"].pid
+            first_seconds: dict[str, float] = {}
             for path, label in ((xlsx, "xlsx"), (csv_file, "csv")):
                 first, t_first, cpu_first, mem_first = await import_file(client, path, pid)
+                first_seconds[label] = t_first
                 _check(first, rows, 0)
                 again, t_again, cpu_again, mem_again = await import_file(client, path, pid)
                 _check(again, 0, rows)
@@ -241,27 +294,37 @@ async def main(rows: int, export_rows: int, timeout: float, keep: bool) -> None:
             print(
                 f"outbox: the last {2 * rows:,} registered events reached NATS {drained:.1f} s after the imports"
             )
-            if extra:
-                job, *_ = await import_file(client, fill, pid)
-                _check(job, extra, 0)
-                await wait_drained(db, timeout)
-            total = 2 * rows + extra
-            for fmt in ("csv", "xlsx"):
-                pid = restart(system)
-                await client.get("/healthz")
-                for label, params in (
-                    ("one county", {"format": fmt, "region_code": COUNTIES[1]}),
-                    ("whole city", {"format": fmt}),
-                ):
-                    n, memory, seconds, size = await export_peak(client, pid, params)
-                    if fmt == "csv" and n != (total // 10 if label == "one county" else total):
-                        raise SystemExit(f"export returned {n} rows")
-                    shown = (
-                        f"{n:,} rows"
-                        if fmt == "csv"
-                        else f"{total // 10 if label == 'one county' else total:,} units"
-                    )
-                    print(f"export {fmt} {label} ({shown}, {size / 1e6:.1f} MB) in {seconds:.1f} s: {memory}")
+            bare = await bare_copy_seconds(service_database_url(system, "registry"), work, range(rows))
+            what = "COPY" if database_kind() == "PostgreSQL" else "executemany in one transaction"
+            print(
+                f"bare {what} of the same {rows:,} rows into a scratch table: {rows / bare:,.0f} rows/s "
+                f"({bare:.2f} s); the .xlsx import (parse, checks, units, children, audit, events) took "
+                f"{first_seconds['xlsx'] / bare:.1f}x as long ({bare / first_seconds['xlsx']:.0%} of its rate)"
+            )
+            if export:
+                if extra:
+                    job, *_ = await import_file(client, fill, pid)
+                    _check(job, extra, 0)
+                    await wait_drained(db, timeout)
+                total = 2 * rows + extra
+                for fmt in ("csv", "xlsx"):
+                    pid = restart(system)
+                    await client.get("/healthz")
+                    for label, params in (
+                        ("one county", {"format": fmt, "region_code": COUNTIES[1]}),
+                        ("whole city", {"format": fmt}),
+                    ):
+                        n, memory, seconds, size = await export_peak(client, pid, params)
+                        if fmt == "csv" and n != (total // 10 if label == "one county" else total):
+                            raise SystemExit(f"export returned {n} rows")
+                        shown = (
+                            f"{n:,} rows"
+                            if fmt == "csv"
+                            else f"{total // 10 if label == 'one county' else total:,} units"
+                        )
+                        print(
+                            f"export {fmt} {label} ({shown}, {size / 1e6:.1f} MB) in {seconds:.1f} s: {memory}"
+                        )
         print(f"load average {load()} at the end (other work on the machine slows every figure above)")
     finally:
         await db.dispose()
@@ -301,6 +364,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--database-url", help="a PostgreSQL server URL (default: SQLite); same as QSR_BENCH_DATABASE_URL"
     )
+    parser.add_argument(
+        "--no-export",
+        action="store_true",
+        help="stop after the imports (part 1), without the export (part 2)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per request")
     parser.add_argument(
         "--keep", action="store_true", help="keep the data directory (and PostgreSQL database) for inspection"
@@ -308,4 +376,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.database_url:
         os.environ["QSR_BENCH_DATABASE_URL"] = args.database_url
-    asyncio.run(main(args.rows, args.export_rows, args.timeout, args.keep))
+    asyncio.run(main(args.rows, args.export_rows, args.timeout, args.keep, not args.no_export))

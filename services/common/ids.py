@@ -15,3 +15,16 @@ def new_id() -> str:
     rand_b = rand & ((1 << 62) - 1)
     value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
     return str(uuid.UUID(int=value))
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` UUIDv7 of this millisecond, for bulk writes: one clock read and one read of random bytes
+    instead of one each per id (as with ``new_id``, ids of the same millisecond are in random order)."""
+    prefix = ((time.time_ns() // 1_000_000) & ((1 << 48) - 1)) << 80 | 0x7 << 76 | 0b10 << 62
+    random = os.urandom(10 * count)
+    ids = []
+    for i in range(0, 10 * count, 10):
+        rand = int.from_bytes(random[i : i + 10], "big")
+        h = f"{prefix | (rand >> 68) << 64 | (rand & ((1 << 62) - 1)):032x}"
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids

@@ -1,0 +1,58 @@
+"""The refusals of an import (the whole file) and the codes of its row errors."""
+
+from __future__ import annotations
+
+from services.common.errors import Conflict, Invalid, NotFound, QSRError
+
+
+class ImportColumnsMissing(Invalid):
+    code, title = "IMPORT_COLUMNS_MISSING", "导入文件缺少必填列"
+
+
+class ImportFileUnreadable(Invalid):
+    code, title = "IMPORT_FILE_UNREADABLE", "无法读取导入文件"
+
+
+class ImportFileType(Invalid):
+    code, title = "IMPORT_FILE_TYPE_UNSUPPORTED", "仅支持 .xlsx 或 .csv 文件"
+
+
+class ImportFileTooLarge(QSRError):
+    status, code, title = 413, "IMPORT_FILE_TOO_LARGE", "导入文件过大"
+
+
+class ImportJobNotFound(NotFound):
+    code, title = "IMPORT_JOB_NOT_FOUND", "导入任务不存在或不在您的管辖范围内"
+
+
+# Row errors (never raised: their code and title document what an error sheet may hold).
+class CellRequired(Invalid):
+    code, title = "IMPORT_CELL_REQUIRED", "必填项为空"
+
+
+class NumberInvalid(Invalid):
+    code, title = "IMPORT_NUMBER_INVALID", "不是有效的数字"
+
+
+class DateInvalid(Invalid):
+    code, title = "IMPORT_DATE_INVALID", "不是有效的日期"
+
+
+class ChoiceInvalid(Invalid):
+    code, title = "IMPORT_CHOICE_INVALID", "不是可选的值"
+
+
+class ValueInvalid(Invalid):
+    code, title = "IMPORT_VALUE_INVALID", "取值不符合要求"
+
+
+class DuplicateInFile(Invalid):
+    code, title = "IMPORT_DUPLICATE_IN_FILE", "文件中统一社会信用代码重复"
+
+
+class UnitOutOfJurisdiction(Invalid):
+    code, title = "IMPORT_UNIT_OUT_OF_JURISDICTION", "该单位已在台账中，但注册地不在您的管辖范围内"
+
+
+class WriteConflict(Conflict):
+    code, title = "IMPORT_WRITE_CONFLICT", "导入时该单位被同时修改或录入"
