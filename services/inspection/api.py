@@ -10,9 +10,11 @@ from services.common.app import ArrivalsDep, DbDep
 from services.common.arrivals import known_unit
 from services.common.auth import CallerDep
 from services.common.errors import NotFound
-from services.inspection import cases, checklists, followup, oversight, plans, repository, service, visits
+from services.inspection import cases, checklists, followup, oversight, repository, service
 from services.inspection.models import SpotCheck
+from services.inspection.plans import api as plans
 from services.inspection.schemas import RetestCreate, SpotCheckCreate, SpotCheckPublic
+from services.inspection.visits import api as visits
 
 router = APIRouter(tags=["spot checks 监督抽查"])
 for area in (checklists, plans, visits, followup, cases, oversight):

@@ -1,0 +1,734 @@
+"""On-site inspections: applying a phone's batch, idempotent syncs, the web's views and the review.
+
+What a batch does and answers is described in ``services.inspection.visits``; the plain rules it applies are
+in ``visits.rules``, its queries in ``visits.repository``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import uuid
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.app import periodic
+from services.common.arrivals import Arrivals, known_unit
+from services.common.auth import Caller
+from services.common.db import Database, as_utc, utcnow
+from services.common.errors import Conflict, Forbidden, Invalid, NotFound, QSRError
+from services.common.events import INSPECTION_SUBMITTED, InspectionSubmitted
+from services.common.ids import new_id
+from services.common.messaging import emit
+from services.common.pagination import Page
+from services.inspection import checklists
+from services.inspection import repository as inspection_repository
+from services.inspection.models import (
+    EvidenceFile,
+    Finding,
+    IdempotencyRecord,
+    Inspection,
+    InspectionRevision,
+    KnownEnterprise,
+)
+from services.inspection.visits import repository
+from services.inspection.visits.rules import (
+    failed_items,
+    missing_items,
+    order_operations,
+    unknown_items,
+    visit_date,
+)
+from services.inspection.visits.schemas import (
+    OPERATION,
+    Assignment,
+    Assignments,
+    BaseOperation,
+    CreateOperation,
+    EvidencePublic,
+    FindingBrief,
+    InspectionDetail,
+    InspectionSummary,
+    ItemResult,
+    OperationOutcome,
+    OutcomeStatus,
+    RecordOperation,
+    ReviewCreate,
+    StartOperation,
+    SubmitOperation,
+    SyncBatch,
+    SyncResult,
+    UnitPublic,
+)
+
+# A change that committed a little before another but carries an older ``updated_at`` is still sent.
+SYNC_OVERLAP = timedelta(seconds=60)
+
+
+# ------------------------------------------------------------------------------------------------- errors
+
+
+class InspectionNotFound(NotFound):
+    code, title = "INSPECTION_NOT_FOUND", "检查记录不存在或不在您的管辖范围内"
+
+
+class RegulatorOnly(Forbidden):
+    code, title = "INSPECTION_REGULATOR_ONLY", "仅监管执法人员可以执行此操作"
+
+
+class NotAssigned(Forbidden):
+    code, title = "INSPECTION_NOT_ASSIGNED", "您不是该检查的执法人员"
+
+
+class ReviewerIsInspector(Forbidden):
+    code, title = "INSPECTION_REVIEWER_IS_INSPECTOR", "检查人员不能审核自己参与的检查"
+
+
+class NotSubmitted(Conflict):
+    code, title = "INSPECTION_NOT_SUBMITTED", "只有已提交的检查可以审核"
+
+
+class AlreadyReviewed(Conflict):
+    code, title = "INSPECTION_ALREADY_REVIEWED", "检查已审核，不能再修改"
+
+
+class VersionConflict(Conflict):
+    code, title = "INSPECTION_VERSION_CONFLICT", "检查记录已被他人修改，请以最新版本为准"
+
+
+class IdempotencyKeyInvalid(Invalid):
+    code, title = "IDEMPOTENCY_KEY_INVALID", "Idempotency-Key 格式无效"
+
+
+class IdempotencyKeyReused(Invalid):
+    code, title = "IDEMPOTENCY_KEY_REUSED", "同一 Idempotency-Key 已用于内容不同的请求"
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return json.loads(text) if text else default
+
+
+def inspectors_of(row: Inspection) -> list[str]:
+    return list(_loads(row.inspectors, []))
+
+
+def require_regulator(caller: Caller) -> None:
+    if not caller.is_regulator:
+        raise RegulatorOnly()
+
+
+async def readable(session: AsyncSession, caller: Caller, inspection_id: str) -> Inspection:
+    """The inspection as the caller may see it; 404 otherwise."""
+    row = await repository.get_readable(session, caller, inspection_id)
+    if row is None:
+        raise InspectionNotFound()
+    return row
+
+
+def _freeze(row: Inspection, unit: KnownEnterprise) -> None:
+    """The unit's checklist as it is today, kept with the inspection (later template versions do not
+    change an inspection already made)."""
+    name, version, items = checklists.build_checklist(
+        unit.kind, _loads(unit.risk_points, []), region_code=unit.region_code
+    )
+    row.template, row.template_version = name, version
+    row.checklist = json.dumps(items, ensure_ascii=False)
+
+
+async def create_planned(
+    session: AsyncSession,
+    *,
+    unit: KnownEnterprise,
+    inspectors: list[str],
+    created_by: str,
+    trigger: str = "plan",
+    trigger_ref: str | None = None,
+    plan_id: str | None = None,
+    inspection_id: str | None = None,
+) -> Inspection:
+    """A planned inspection of ``unit`` for ``inspectors``, with its checklist frozen: what a plan or a
+    verified complaint hands to the phones. The caller checks jurisdiction; raises the checklist's error
+    (409) for a unit whose kind registry has not announced yet."""
+    now = utcnow()
+    row = Inspection(
+        id=inspection_id or str(uuid.uuid4()),
+        enterprise_id=unit.id,
+        region_code=unit.region_code,
+        plan_id=plan_id,
+        trigger=trigger,
+        trigger_ref=trigger_ref,
+        template="",
+        template_version="",
+        status="planned",
+        inspectors=json.dumps(list(dict.fromkeys(inspectors)), ensure_ascii=False),
+        version=1,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    _freeze(row, unit)
+    session.add(row)
+    return row
+
+
+# --------------------------------------------------------------------------------------- applying a batch
+
+
+class _Refused(Exception):
+    """An operation that is not applied; raised inside its transaction so that nothing of it stays. It keeps
+    what the answer shows of the inspection as it is now (the rollback expires the row)."""
+
+    def __init__(
+        self,
+        status: OutcomeStatus,
+        code: str | None = None,
+        message: str | None = None,
+        *,
+        row: Inspection | None = None,
+        current_results: bool = False,
+    ) -> None:
+        super().__init__(code or status)
+        self.status, self.code, self.message = status, code, message
+        self.shown = _shown(row)
+        if current_results and row is not None:
+            self.shown["current_results"] = _loads(row.results, {})
+
+
+def _shown(row: Inspection | None) -> dict[str, Any]:
+    return {"version": row.version, "inspection_status": row.status} if row is not None else {}
+
+
+def _outcome(index: int, op: BaseOperation, status: OutcomeStatus, **shown: Any) -> OperationOutcome:
+    return OperationOutcome(
+        index=index,
+        inspection_id=op.inspection_id,
+        device_id=op.device_id,
+        device_seq=op.device_seq,
+        status=status,
+        **shown,
+    )
+
+
+async def _later_from_device(
+    session: AsyncSession, row: Inspection, op: BaseOperation
+) -> list[dict[str, Any]] | None:
+    """None if this very operation (device, number) was applied already (a re-send); otherwise the operations
+    of the same device with a higher number that were applied before it arrived (late, out of order)."""
+    later: list[dict[str, Any]] = []
+    for seq, body in await repository.device_revisions_from(session, row.id, op.device_id, op.device_seq):
+        if seq == op.device_seq:
+            return None
+        later.append(json.loads(body))
+    return later
+
+
+def _checked_results(row: Inspection, results: dict[str, ItemResult]) -> dict[str, Any]:
+    checklist = _loads(row.checklist, [])
+    answers = {item_id: answer.model_dump() for item_id, answer in results.items()}
+    unknown = unknown_items(checklist, answers)
+    if unknown:
+        raise _Refused(
+            "rejected",
+            "CHECKLIST_ITEM_UNKNOWN",
+            f"检查清单（{row.template} {row.template_version}）中没有以下条目：{', '.join(unknown)}",
+            row=row,
+        )
+    return {**_loads(row.results, {}), **answers}
+
+
+async def _sync_findings(session: AsyncSession, row: Inspection, now: datetime) -> int:
+    """Findings of a (re-)submitted inspection: one per ✗ item, never two; an item no longer ✗ closes its
+    finding while nobody has ordered a rectification of it."""
+    failed = failed_items(_loads(row.checklist, []), _loads(row.results, {}))
+    existing = {f.item_id: f for f in await repository.findings_of(session, row.id)}
+    for item_id, description in failed.items():
+        finding = existing.get(item_id)
+        if finding is None:
+            session.add(
+                Finding(
+                    id=new_id(),
+                    enterprise_id=row.enterprise_id,
+                    region_code=row.region_code,
+                    source="inspection",
+                    source_id=row.id,
+                    item_id=item_id,
+                    description=description,
+                    status="open",
+                    created_at=now,
+                )
+            )
+        elif finding.status == "open":
+            finding.description = description
+        elif finding.status == "closed" and not await repository.has_rectification(session, finding.id):
+            finding.status, finding.description = "open", description
+    for item_id, finding in existing.items():
+        if item_id not in failed and finding.status == "open":
+            if not await repository.has_rectification(session, finding.id):
+                finding.status = "closed"
+    return len(failed)
+
+
+async def _create(session: AsyncSession, caller: Caller, op: CreateOperation, now: datetime) -> Inspection:
+    unit = await inspection_repository.get_readable_enterprise(session, caller, op.enterprise_id)
+    if unit is None:
+        raise _Refused("rejected", "ENTERPRISE_NOT_FOUND", "单位不存在、尚未同步或不在您的管辖范围内")
+    if op.trigger == "complaint":
+        complaint = await repository.get_complaint(session, op.trigger_ref)
+        if complaint is None or complaint.enterprise_id != unit.id:
+            raise _Refused("rejected", "COMPLAINT_NOT_FOUND", f"该单位没有编号为 {op.trigger_ref} 的投诉举报")
+    row = await create_planned(
+        session,
+        unit=unit,
+        inspectors=[caller.username, *op.inspectors],
+        created_by=caller.username,
+        trigger=op.trigger,
+        trigger_ref=op.trigger_ref,
+        inspection_id=op.inspection_id,
+    )
+    row.received_at = now
+    return row
+
+
+async def _apply(
+    session: AsyncSession, caller: Caller, op: BaseOperation, now: datetime
+) -> tuple[OutcomeStatus, Inspection]:
+    row = await repository.get_for_update(session, op.inspection_id)
+    if row is None:
+        if not isinstance(op, CreateOperation):
+            raise _Refused("rejected", "INSPECTION_NOT_FOUND", "检查记录不存在或不在您的管辖范围内")
+        try:
+            row = await _create(session, caller, op, now)
+        except QSRError as exc:  # the checklist cannot be made (the unit's kind is not known yet)
+            raise _Refused("rejected", exc.code, exc.detail) from exc
+        next_version = 1
+    else:
+        if not await repository.is_visible(session, caller, row.id):
+            if isinstance(op, CreateOperation):
+                raise _Refused("rejected", "INSPECTION_ID_TAKEN", "该检查编号已被使用，请重新生成")
+            raise _Refused("rejected", "INSPECTION_NOT_FOUND", "检查记录不存在或不在您的管辖范围内")
+        later = await _later_from_device(session, row, op)
+        if later is None:
+            raise _Refused("duplicate", row=row)
+        if isinstance(op, CreateOperation):
+            raise _Refused("rejected", "INSPECTION_ID_TAKEN", "该检查编号已被使用，请重新生成", row=row)
+        if caller.username not in inspectors_of(row):
+            raise _Refused("rejected", "INSPECTION_NOT_ASSIGNED", "您不是该检查的执法人员", row=row)
+        if row.status == "reviewed":
+            raise _Refused("rejected", "INSPECTION_ALREADY_REVIEWED", "检查已审核，不能再修改", row=row)
+        base = op.base_version  # type: ignore[attr-defined]
+        if base > row.version:
+            raise _Refused(
+                "rejected", "BASE_VERSION_UNKNOWN", f"版本 {base} 不存在（当前版本 {row.version}）", row=row
+            )
+        if base < row.version and await repository.changed_by_others(session, row.id, op.device_id, base):
+            raise _Refused(
+                "conflict",
+                "INSPECTION_VERSION_CONFLICT",
+                f"检查记录在版本 {base} 之后已被他人修改，当前版本 {row.version}，请核对后重新提交",
+                row=row,
+                current_results=True,
+            )
+        if not _loads(row.checklist, []):  # made before its checklist could be frozen
+            unit = await repository.get_unit(session, row.enterprise_id)
+            if unit is not None:
+                try:
+                    _freeze(row, unit)
+                except QSRError as exc:
+                    raise _Refused("rejected", exc.code, exc.detail, row=row) from exc
+        await _change(session, row, op, now, later)
+        next_version = row.version + 1
+    if op.gps is not None and (row.latitude is None or isinstance(op, StartOperation)):
+        row.latitude, row.longitude, row.gps_accuracy_m = op.gps.lat, op.gps.lon, op.gps.accuracy_m
+    if row.device_id != op.device_id or op.device_seq > row.device_seq:
+        row.device_id, row.device_seq = op.device_id, op.device_seq
+    row.version = next_version
+    row.received_at = row.updated_at = now
+    session.add(
+        InspectionRevision(
+            id=new_id(),
+            inspection_id=row.id,
+            version=next_version,
+            device_id=op.device_id,
+            device_seq=op.device_seq,
+            body=op.model_dump_json(),
+            made_by=caller.username,
+            received_at=now,
+        )
+    )
+    await session.flush()
+    return "applied", row
+
+
+async def _change(
+    session: AsyncSession, row: Inspection, op: BaseOperation, now: datetime, later: list[dict[str, Any]]
+) -> None:
+    """Apply one operation as if in the device's order: an operation that arrives after later ones of the same
+    device (an earlier upload that was lost and retried) changes only what those later ones did not."""
+    superseded = {item for body in later for item in body.get("results", {})}
+    submitted_later = any(body.get("type") in ("submit", "conclude") for body in later)
+    if isinstance(op, StartOperation):
+        if row.status == "planned":
+            row.status, row.device_started_at = "in_progress", op.device_time
+        elif row.device_started_at is None or op.device_time < row.device_started_at:
+            row.device_started_at = op.device_time  # the visit began when the device says it did
+        return
+    if isinstance(op, RecordOperation):
+        if row.status == "submitted" and not submitted_later:
+            raise _Refused(
+                "rejected",
+                "INSPECTION_ALREADY_SUBMITTED",
+                "检查已提交；如需更正，请在审核前以“提交”操作重新提交全部结果",
+                row=row,
+            )
+        fresh = {item: answer for item, answer in op.results.items() if item not in superseded}
+        row.results = json.dumps(_checked_results(row, fresh), ensure_ascii=False)
+        if row.status == "planned":
+            row.status, row.device_started_at = "in_progress", op.device_time
+        if row.status == "submitted":  # recorded before the submission that arrived first
+            await _sync_findings(session, row, now)
+        return
+    assert isinstance(op, SubmitOperation)
+    results = _checked_results(row, {item: a for item, a in op.results.items() if item not in superseded})
+    missing = missing_items(_loads(row.checklist, []), results)
+    if missing:
+        raise _Refused(
+            "rejected",
+            "INSPECTION_INCOMPLETE",
+            f"以下检查项目尚无结果：{', '.join(missing)}",
+            row=row,
+        )
+    first = row.status != "submitted"
+    row.results = json.dumps(results, ensure_ascii=False)
+    if op.conclusion is not None:
+        row.conclusion = op.conclusion
+    row.status, row.device_submitted_at = "submitted", op.device_time
+    row.device_started_at = row.device_started_at or op.device_time
+    findings = await _sync_findings(session, row, now)
+    if first:
+        emit(
+            session,
+            INSPECTION_SUBMITTED,
+            InspectionSubmitted(
+                inspection_id=row.id,
+                enterprise_id=row.enterprise_id,
+                trigger=row.trigger,
+                visited_on=visit_date(row.device_started_at, op.device_time, now),
+                inspectors=inspectors_of(row),
+                findings=findings,
+            ),
+            region=row.region_code,
+            enterprise_id=row.enterprise_id,
+        )
+
+
+async def apply_operation(
+    db: Database, caller: Caller, index: int, op: BaseOperation, now: datetime
+) -> OperationOutcome:
+    """One operation in its own transaction; a lost race (two requests applying the same operation, or two
+    devices taking the same version) is tried again, and then finds what the winner did."""
+    for attempt in range(3):
+        try:
+            async with db.transaction() as session:
+                status, row = await _apply(session, caller, op, now)
+                return _outcome(index, op, status, **_shown(row))
+        except _Refused as refused:
+            return _outcome(
+                index, op, refused.status, code=refused.code, message=refused.message, **refused.shown
+            )
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _invalid(index: int, raw: Any, exc: ValidationError) -> OperationOutcome:
+    raw = raw if isinstance(raw, dict) else {}
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    seq = raw.get("device_seq")
+    return OperationOutcome(
+        index=index,
+        inspection_id=str(raw["inspection_id"])[:36] if raw.get("inspection_id") is not None else None,
+        device_id=str(raw["device_id"])[:100] if raw.get("device_id") is not None else None,
+        device_seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+        status="rejected",
+        code="OPERATION_INVALID",
+        message=f"操作格式无效：{where}：{first['msg']}",
+    )
+
+
+async def _await_units(
+    db: Database, arrivals: Arrivals | None, caller: Caller, ops: list[BaseOperation]
+) -> None:
+    """A unit registered a moment ago may not be known here yet: the batch waits for the units its creations
+    name that are not, all together (one bounded wait), before any operation applies."""
+    wanted = {op.enterprise_id for op in ops if isinstance(op, CreateOperation)}
+    if not wanted:
+        return
+    async with db.session() as session:
+        missing = wanted - await inspection_repository.readable_enterprise_ids(session, caller, wanted)
+    lookups = {
+        unit: partial(inspection_repository.get_readable_enterprise, caller=caller, enterprise_id=unit)
+        for unit in missing
+    }
+    await asyncio.gather(*(known_unit(db, arrivals, unit, lookup) for unit, lookup in lookups.items()))
+
+
+async def apply_batch(
+    db: Database, caller: Caller, raw_operations: list[Any], arrivals: Arrivals | None = None
+) -> SyncResult:
+    now = utcnow()
+    outcomes: dict[int, OperationOutcome] = {}
+    parsed: list[BaseOperation] = []
+    position: dict[int, int] = {}
+    for index, raw in enumerate(raw_operations):
+        try:
+            op = OPERATION.validate_python(raw)
+        except ValidationError as exc:
+            outcomes[index] = _invalid(index, raw, exc)
+            continue
+        position[id(op)] = index
+        parsed.append(op)
+    await _await_units(db, arrivals, caller, parsed)
+    for op in order_operations(parsed):
+        index = position[id(op)]
+        outcomes[index] = await apply_operation(db, caller, index, op, now)
+    ordered = [outcomes[i] for i in range(len(raw_operations))]
+    counts = {
+        s: sum(1 for o in ordered if o.status == s) for s in ("applied", "duplicate", "conflict", "rejected")
+    }
+    return SyncResult(received_at=now, outcomes=ordered, **counts)
+
+
+# ------------------------------------------------------------------------------------------------ idempotency
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+
+def _request_hash(body: SyncBatch) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replayed(record: IdempotencyRecord, request_hash: str) -> IdempotencyRecord:
+    if record.request_hash != request_hash:
+        raise IdempotencyKeyReused("该 Idempotency-Key 已用于另一批内容不同的操作；新的一批请使用新的键")
+    return record
+
+
+async def sync(
+    db: Database,
+    caller: Caller,
+    body: SyncBatch,
+    idempotency_key: str | None,
+    arrivals: Arrivals | None = None,
+) -> SyncResult | IdempotencyRecord:
+    """Apply a phone's batch; with an ``Idempotency-Key``, the stored answer of the same batch sent before
+    (an ``IdempotencyRecord`` to replay) instead."""
+    require_regulator(caller)
+    record_key = None
+    request_hash = _request_hash(body)
+    if idempotency_key is not None:
+        if not _KEY.match(idempotency_key):
+            raise IdempotencyKeyInvalid("Idempotency-Key 须为 1–64 个可见 ASCII 字符（建议使用 UUID）")
+        record_key = f"{caller.username}:{idempotency_key}"
+        async with db.session() as session:
+            record = await repository.get_idempotency_record(session, record_key)
+        if record is not None:
+            return _replayed(record, request_hash)
+    result = await apply_batch(db, caller, body.operations, arrivals)
+    if record_key is not None:
+        stored = IdempotencyRecord(
+            key=record_key,
+            request_hash=request_hash,
+            status_code=200,
+            response=result.model_dump_json(),
+            created_at=utcnow(),
+        )
+        try:
+            async with db.transaction() as session:
+                session.add(stored)
+        except IntegrityError:  # the same request ran twice at once: both answers are the same batch's
+            async with db.session() as session:
+                record = await repository.get_idempotency_record(session, record_key)
+            if record is not None:
+                return _replayed(record, request_hash)
+            raise
+    return result
+
+
+async def purge_idempotency(db: Database, before: datetime) -> int:
+    """Forget the responses kept for Idempotency-Keys made before ``before``; returns how many."""
+    async with db.transaction() as session:
+        return await repository.delete_idempotency_records(session, before)
+
+
+async def _purge_idempotency(app: FastAPI) -> str:
+    days = app.state.settings.inspection_idempotency_retention_days
+    purged = await purge_idempotency(app.state.db, utcnow() - timedelta(days=days))
+    return f"idempotency records older than {days} days forgotten: {purged}" if purged else ""
+
+
+# Every ``inspection_overdue_check_interval_seconds`` as well: a daily chore.
+idempotency_job = periodic(
+    "idempotency_purges",
+    lambda settings: settings.inspection_overdue_check_interval_seconds,
+    _purge_idempotency,
+)
+
+
+# ------------------------------------------------------------------------------------------------ the web
+
+
+def summary_fields(row: Inspection) -> dict[str, Any]:
+    return {**row.model_dump(), "inspectors": inspectors_of(row)}
+
+
+def evidence_public(row: EvidenceFile) -> EvidencePublic:
+    return EvidencePublic.model_validate({**row.model_dump(), "inspection_id": row.owner_id})
+
+
+async def assignments(session: AsyncSession, caller: Caller, since: datetime | None) -> Assignments:
+    """What the calling inspector's phone downloads: its planned and in-progress inspections (changed since
+    ``since``, with ``SYNC_OVERLAP``), and the ids of every one assigned to it now."""
+    require_regulator(caller)
+    cursor = utcnow()
+    rows = [
+        (r, u) for r, u in await repository.assigned(session, caller) if caller.username in inspectors_of(r)
+    ]
+    changed_after = since - SYNC_OVERLAP if since is not None else None
+    items = []
+    for row, unit in rows:
+        if changed_after is not None and as_utc(row.updated_at) < changed_after:
+            continue
+        checklist = _loads(row.checklist, [])
+        template, version = row.template, row.template_version
+        if not checklist and unit is not None and unit.kind in ("production", "sales"):
+            # Not frozen by whoever planned it: shown as it will be frozen at the first operation.
+            template, version, checklist = checklists.build_checklist(
+                unit.kind, _loads(unit.risk_points, []), region_code=unit.region_code
+            )
+        unit_public = UnitPublic(
+            id=row.enterprise_id,
+            name=unit.name if unit else "",
+            kind=unit.kind if unit else "unknown",
+            region_code=row.region_code,
+            uscc=unit.uscc if unit else None,
+            sales_channel=unit.sales_channel if unit else None,
+        )
+        items.append(
+            Assignment.model_validate(
+                {
+                    **summary_fields(row),
+                    "template": template,
+                    "template_version": version,
+                    "unit": unit_public,
+                    "checklist": checklist,
+                    "results": _loads(row.results, {}),
+                }
+            )
+        )
+    return Assignments(cursor=cursor.isoformat(), items=items, assigned_ids=[r.id for r, _ in rows])
+
+
+async def list_inspections(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    status: str | None,
+    enterprise_id: str | None,
+    trigger: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[InspectionSummary]:
+    rows, next_cursor = await repository.list_readable(
+        session,
+        caller,
+        status=status,
+        enterprise_id=enterprise_id,
+        trigger=trigger,
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page[InspectionSummary](
+        items=[InspectionSummary.model_validate(summary_fields(r)) for r in rows], next_cursor=next_cursor
+    )
+
+
+async def detail(session: AsyncSession, row: Inspection) -> InspectionDetail:
+    findings = await repository.findings_of(session, row.id)
+    files = await repository.evidence_of(session, row.id)
+    revisions = await repository.revision_count(session, row.id)
+    return InspectionDetail.model_validate(
+        {
+            **summary_fields(row),
+            "checklist": _loads(row.checklist, []),
+            "results": _loads(row.results, {}),
+            "findings": [FindingBrief.model_validate(f.model_dump()) for f in findings],
+            "evidence": [evidence_public(e) for e in files],
+            "revisions": revisions,
+        }
+    )
+
+
+async def review(
+    *, session: AsyncSession, caller: Caller, inspection_id: str, data: ReviewCreate
+) -> Inspection:
+    """审核: submitted → reviewed, by a regulator who was not one of its inspectors; a revision too."""
+    row = await readable(session, caller, inspection_id)
+    require_regulator(caller)
+    if caller.username in inspectors_of(row):
+        raise ReviewerIsInspector("请由未参与本次检查的监管人员审核")
+    if row.status == "reviewed":
+        raise AlreadyReviewed(f"已由 {row.reviewed_by} 审核", current_version=row.version)
+    if row.status != "submitted":
+        raise NotSubmitted(f"检查状态：{row.status}", current_version=row.version)
+    if data.base_version is not None and data.base_version != row.version:
+        raise VersionConflict(
+            f"审核依据的版本 {data.base_version} 已过期，当前版本 {row.version}",
+            current_version=row.version,
+        )
+    now = utcnow()
+    row.version += 1
+    row.status, row.reviewed_by, row.reviewed_at, row.review_note = (
+        "reviewed",
+        caller.username,
+        now,
+        data.note,
+    )
+    row.updated_at = now
+    session.add(
+        InspectionRevision(
+            id=new_id(),
+            inspection_id=row.id,
+            version=row.version,
+            device_id=None,
+            device_seq=0,
+            body=json.dumps({"type": "review", "note": data.note}, ensure_ascii=False),
+            made_by=caller.username,
+            received_at=now,
+        )
+    )
+    await session.flush()
+    return row
+
+
+async def may_add_evidence(session: AsyncSession, caller: Caller, inspection_id: str, retry: bool) -> None:
+    """``evidence.Admit`` of an inspection: only its inspectors, and not after the review (but a retry)."""
+    row = await readable(session, caller, inspection_id)
+    require_regulator(caller)
+    if caller.username not in inspectors_of(row):
+        raise NotAssigned("只有该检查的执法人员可以上传现场证据")
+    if not retry and row.status == "reviewed":
+        raise AlreadyReviewed("检查已审核，不能再补充证据")
