@@ -80,12 +80,15 @@ def summary_ms(values: list[float]) -> str:
 
 
 async def _connection(
-    port: int, request: bytes, stop_at: float, counts: list[int], statuses: dict[int, int]
+    port: int, request: bytes | list[bytes], stop_at: float, counts: list[int], statuses: dict[int, int]
 ) -> None:
+    requests = [request] if isinstance(request, bytes) else request
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
+        sent = 0
         while time.monotonic() < stop_at:
-            writer.write(request)
+            writer.write(requests[sent % len(requests)])
+            sent += 1
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             length = 0
@@ -109,6 +112,33 @@ async def load(
     started = time.monotonic()
     stop_at = started + seconds
     await asyncio.gather(*(_connection(port, request, stop_at, counts, statuses) for _ in range(connections)))
+    return counts[0] / (time.monotonic() - started), statuses
+
+
+async def post_load(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    bodies: list[bytes],
+    *,
+    seconds: float,
+    connections: int,
+) -> tuple[float, dict[int, int]]:
+    """Requests per second of keep-alive JSON POSTs of ``path`` over ``connections`` connections for
+    ``seconds``; connection ``n`` sends ``bodies[n::connections]`` in turn (so no two send the same body)."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    head = "\r\n".join([*lines, "Content-Type: application/json"])
+
+    def request(body: bytes) -> bytes:
+        return f"{head}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+    per_connection = [[request(b) for b in bodies[n::connections]] for n in range(connections)]
+    counts, statuses = [0], {}
+    started = time.monotonic()
+    stop_at = started + seconds
+    await asyncio.gather(
+        *(_connection(port, requests, stop_at, counts, statuses) for requests in per_connection)
+    )
     return counts[0] / (time.monotonic() - started), statuses
 
 
