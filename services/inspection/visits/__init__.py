@@ -35,8 +35,9 @@ counter, rising with every operation it makes), ``device_time`` (without an offs
 - every operation but ``create`` names ``base_version``, the version the device last had.
 
 How a batch is applied
-- Each operation commits alone, with its revision (``InspectionRevision``), so a batch cut off half way
-  leaves whole operations behind, and the retry finds them applied.
+- The well-formed operations of a batch are applied in one transaction (``visits.batch``: one read of what
+  they touch, one write per table), each with its revision (``InspectionRevision``); a batch cut off before
+  it commits leaves nothing behind, one cut off after leaves all of it, and the retry finds either.
 - Operations are sorted by ``device_seq`` per device (devices in the order they first appear); gaps are fine.
   An operation whose (device, ``device_seq``) was applied already is a re-send: ``duplicate``, nothing
   happens. One that arrives after later operations of the same device (an upload lost and retried after a
@@ -68,6 +69,7 @@ later stale edit conflicts with it.
 Evidence: only the inspection's inspectors upload (not after the review, except the retry of a file already
 kept); limits, digests and retries as ``services.inspection.evidence`` describes.
 
-Files: ``api`` (routes), ``service`` (applying batches, review, views), ``repository`` (every query),
-``schemas`` (operations and answers), ``rules`` (plain functions: order of a batch, checklist completeness).
+Files: ``api`` (routes), ``service`` (syncs, review, views), ``batch`` (applying a batch set-based),
+``repository`` (every query), ``schemas`` (operations and answers), ``rules`` (plain functions: the order of
+a batch, checklist completeness, findings, the visit date, a planned inspection).
 """

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Row, RowMapping, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
@@ -26,49 +26,103 @@ from services.inspection.models import (
 ACTIVE = ("planned", "in_progress")
 
 
+# ------------------------------------------------------------------------------------------- a phone's batch
+
+_INSPECTION = Inspection.__table__
+_FINDING = Finding.__table__
+_REVISION = InspectionRevision.__table__
+
+
+async def inspections_for_batch(session: AsyncSession, caller: Caller, ids: list[str]) -> list[RowMapping]:
+    """The inspections of ``ids`` that exist, every column and ``visible`` (whether the caller may see it);
+    locked for the transaction on PostgreSQL, in id order so that two batches cannot deadlock."""
+    if not ids:
+        return []
+    stmt = (
+        select(_INSPECTION, repository.visible(caller, Inspection).label("visible"))
+        .where(_INSPECTION.c.id.in_(ids))
+        .order_by(_INSPECTION.c.id)
+        .with_for_update(of=_INSPECTION)
+    )
+    return list((await session.execute(stmt)).mappings())
+
+
+async def revisions_of(session: AsyncSession, ids: list[str]) -> list[Row[Any]]:
+    """(inspection_id, device_id, device_seq, version, body) of every revision of the inspections ``ids``."""
+    stmt = select(
+        _REVISION.c.inspection_id,
+        _REVISION.c.device_id,
+        _REVISION.c.device_seq,
+        _REVISION.c.version,
+        _REVISION.c.body,
+    ).where(_REVISION.c.inspection_id.in_(ids))
+    return list((await session.execute(stmt)).all())
+
+
+async def inspection_findings(session: AsyncSession, ids: list[str]) -> list[RowMapping]:
+    stmt = (
+        select(_FINDING)
+        .where(_FINDING.c.source == "inspection", _FINDING.c.source_id.in_(ids))
+        .order_by(_FINDING.c.id)
+    )
+    return list((await session.execute(stmt)).mappings())
+
+
+async def rectified(session: AsyncSession, finding_ids: list[str]) -> set[str]:
+    """Those of ``finding_ids`` somebody has ordered a rectification of."""
+    stmt = select(Rectification.finding_id).where(Rectification.finding_id.in_(finding_ids)).distinct()  # type: ignore[attr-defined]
+    return set((await session.execute(stmt)).scalars())
+
+
+async def readable_units(session: AsyncSession, caller: Caller, ids: set[str]) -> dict[str, KnownEnterprise]:
+    stmt = select(KnownEnterprise).where(
+        KnownEnterprise.id.in_(ids),  # type: ignore[attr-defined]
+        repository.enterprises_visible(caller),
+    )
+    return {unit.id: unit for unit in (await session.execute(stmt)).scalars()}
+
+
+async def complaints(session: AsyncSession, ids: set[str]) -> dict[str, Complaint]:
+    stmt = select(Complaint).where(Complaint.id.in_(ids))  # type: ignore[attr-defined]
+    return {complaint.id: complaint for complaint in (await session.execute(stmt)).scalars()}
+
+
+async def insert_inspections(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(_INSPECTION), rows)
+
+
+async def update_inspections(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Each row: ``_id`` and the new values of the same columns."""
+    if rows:
+        await session.execute(update(_INSPECTION).where(_INSPECTION.c.id == bindparam("_id")), rows)
+
+
+async def insert_findings(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(_FINDING), rows)
+
+
+async def update_findings(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(update(_FINDING).where(_FINDING.c.id == bindparam("_id")), rows)
+
+
+async def insert_revisions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(_REVISION), rows)
+
+
+# ------------------------------------------------------------------------------------------------ reads
+
+
 async def get_readable(session: AsyncSession, caller: Caller, inspection_id: str) -> Inspection | None:
     stmt = select(Inspection).where(Inspection.id == inspection_id, repository.visible(caller, Inspection))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def is_visible(session: AsyncSession, caller: Caller, inspection_id: str) -> bool:
-    stmt = select(Inspection.id).where(Inspection.id == inspection_id, repository.visible(caller, Inspection))
-    return (await session.execute(stmt)).first() is not None
-
-
-async def get_for_update(session: AsyncSession, inspection_id: str) -> Inspection | None:
-    stmt = select(Inspection).where(Inspection.id == inspection_id).with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def get_unit(session: AsyncSession, enterprise_id: str) -> KnownEnterprise | None:
     return await session.get(KnownEnterprise, enterprise_id)
-
-
-async def get_complaint(session: AsyncSession, complaint_id: str | None) -> Complaint | None:
-    return await session.get(Complaint, complaint_id)
-
-
-async def device_revisions_from(
-    session: AsyncSession, inspection_id: str, device_id: str, device_seq: int
-) -> list[tuple[int, str]]:
-    """(device_seq, body) of the revisions of ``inspection_id`` made by ``device_id`` from ``device_seq`` on."""
-    stmt = select(InspectionRevision.device_seq, InspectionRevision.body).where(
-        InspectionRevision.inspection_id == inspection_id,
-        InspectionRevision.device_id == device_id,
-        InspectionRevision.device_seq >= device_seq,
-    )
-    return [(seq, body) for seq, body in (await session.execute(stmt)).all()]
-
-
-async def changed_by_others(session: AsyncSession, inspection_id: str, device_id: str, base: int) -> bool:
-    """Whether anyone but ``device_id`` (another phone, a reviewer) made a version after ``base``."""
-    stmt = select(InspectionRevision.id).where(
-        InspectionRevision.inspection_id == inspection_id,
-        InspectionRevision.version > base,
-        or_(InspectionRevision.device_id.is_(None), InspectionRevision.device_id != device_id),  # type: ignore[union-attr]
-    )
-    return (await session.execute(stmt.limit(1))).first() is not None
 
 
 async def findings_of(session: AsyncSession, inspection_id: str) -> list[Finding]:
@@ -78,11 +132,6 @@ async def findings_of(session: AsyncSession, inspection_id: str) -> list[Finding
         .order_by(Finding.id)
     )
     return list((await session.execute(stmt)).scalars())
-
-
-async def has_rectification(session: AsyncSession, finding_id: str) -> bool:
-    stmt = select(Rectification.id).where(Rectification.finding_id == finding_id).limit(1)
-    return (await session.execute(stmt)).first() is not None
 
 
 async def evidence_of(session: AsyncSession, inspection_id: str) -> list[EvidenceFile]:

@@ -1,13 +1,70 @@
-"""Plain rules of on-site inspections: the order a batch is applied in, checklist completeness, findings, dates."""
+"""Plain rules of on-site inspections: the order a batch is applied in, checklist completeness, findings, dates,
+and the inspection a plan, a complaint or a phone makes, with its checklist frozen."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from services.common.db import CHINA, as_utc
+from services.common.db import CHINA, as_utc, utcnow
+from services.inspection import checklists
+from services.inspection.models import Inspection, KnownEnterprise
 from services.inspection.visits.schemas import BaseOperation
+
+
+def loads(text: str | None, default: Any) -> Any:
+    return json.loads(text) if text else default
+
+
+def inspectors_of(row: Any) -> list[str]:
+    """The inspectors of an inspection (a row, or a batch's copy of one)."""
+    return list(loads(row.inspectors, []))
+
+
+def freeze(row: Any, unit: KnownEnterprise) -> None:
+    """The unit's checklist as it is today, kept with the inspection (later template versions do not
+    change an inspection already made)."""
+    name, version, items = checklists.build_checklist(
+        unit.kind, loads(unit.risk_points, []), region_code=unit.region_code
+    )
+    row.template, row.template_version = name, version
+    row.checklist = json.dumps(items, ensure_ascii=False)
+
+
+def planned_inspection(
+    *,
+    unit: KnownEnterprise,
+    inspectors: list[str],
+    created_by: str,
+    trigger: str = "plan",
+    trigger_ref: str | None = None,
+    plan_id: str | None = None,
+    inspection_id: str | None = None,
+) -> Inspection:
+    """A planned inspection of ``unit`` for ``inspectors``, with its checklist frozen (not yet stored); raises
+    the checklist's error (409) for a unit whose kind registry has not announced yet."""
+    now = utcnow()
+    row = Inspection(
+        id=inspection_id or str(uuid.uuid4()),
+        enterprise_id=unit.id,
+        region_code=unit.region_code,
+        plan_id=plan_id,
+        trigger=trigger,
+        trigger_ref=trigger_ref,
+        template="",
+        template_version="",
+        status="planned",
+        inspectors=json.dumps(list(dict.fromkeys(inspectors)), ensure_ascii=False),
+        version=1,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    freeze(row, unit)
+    return row
 
 
 def order_operations(operations: Sequence[BaseOperation]) -> list[BaseOperation]:

@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import json
 import re
-import uuid
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -24,29 +23,20 @@ from services.common.app import periodic
 from services.common.arrivals import Arrivals, known_unit
 from services.common.auth import Caller
 from services.common.db import Database, as_utc, utcnow
-from services.common.errors import Conflict, Forbidden, Invalid, NotFound, QSRError
-from services.common.events import INSPECTION_SUBMITTED, InspectionSubmitted
+from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.ids import new_id
-from services.common.messaging import emit
 from services.common.pagination import Page
 from services.inspection import checklists
 from services.inspection import repository as inspection_repository
 from services.inspection.models import (
     EvidenceFile,
-    Finding,
     IdempotencyRecord,
     Inspection,
     InspectionRevision,
     KnownEnterprise,
 )
-from services.inspection.visits import repository
-from services.inspection.visits.rules import (
-    failed_items,
-    missing_items,
-    order_operations,
-    unknown_items,
-    visit_date,
-)
+from services.inspection.visits import batch, repository
+from services.inspection.visits.rules import inspectors_of, loads, order_operations, planned_inspection
 from services.inspection.visits.schemas import (
     OPERATION,
     Assignment,
@@ -57,13 +47,8 @@ from services.inspection.visits.schemas import (
     FindingBrief,
     InspectionDetail,
     InspectionSummary,
-    ItemResult,
     OperationOutcome,
-    OutcomeStatus,
-    RecordOperation,
     ReviewCreate,
-    StartOperation,
-    SubmitOperation,
     SyncBatch,
     SyncResult,
     UnitPublic,
@@ -115,14 +100,6 @@ class IdempotencyKeyReused(Invalid):
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _loads(text: str | None, default: Any) -> Any:
-    return json.loads(text) if text else default
-
-
-def inspectors_of(row: Inspection) -> list[str]:
-    return list(_loads(row.inspectors, []))
-
-
 def require_regulator(caller: Caller) -> None:
     if not caller.is_regulator:
         raise RegulatorOnly()
@@ -134,16 +111,6 @@ async def readable(session: AsyncSession, caller: Caller, inspection_id: str) ->
     if row is None:
         raise InspectionNotFound()
     return row
-
-
-def _freeze(row: Inspection, unit: KnownEnterprise) -> None:
-    """The unit's checklist as it is today, kept with the inspection (later template versions do not
-    change an inspection already made)."""
-    name, version, items = checklists.build_checklist(
-        unit.kind, _loads(unit.risk_points, []), region_code=unit.region_code
-    )
-    row.template, row.template_version = name, version
-    row.checklist = json.dumps(items, ensure_ascii=False)
 
 
 async def create_planned(
@@ -160,296 +127,20 @@ async def create_planned(
     """A planned inspection of ``unit`` for ``inspectors``, with its checklist frozen: what a plan or a
     verified complaint hands to the phones. The caller checks jurisdiction; raises the checklist's error
     (409) for a unit whose kind registry has not announced yet."""
-    now = utcnow()
-    row = Inspection(
-        id=inspection_id or str(uuid.uuid4()),
-        enterprise_id=unit.id,
-        region_code=unit.region_code,
-        plan_id=plan_id,
+    row = planned_inspection(
+        unit=unit,
+        inspectors=inspectors,
+        created_by=created_by,
         trigger=trigger,
         trigger_ref=trigger_ref,
-        template="",
-        template_version="",
-        status="planned",
-        inspectors=json.dumps(list(dict.fromkeys(inspectors)), ensure_ascii=False),
-        version=1,
-        created_by=created_by,
-        created_at=now,
-        updated_at=now,
+        plan_id=plan_id,
+        inspection_id=inspection_id,
     )
-    _freeze(row, unit)
     session.add(row)
     return row
 
 
 # --------------------------------------------------------------------------------------- applying a batch
-
-
-class _Refused(Exception):
-    """An operation that is not applied; raised inside its transaction so that nothing of it stays. It keeps
-    what the answer shows of the inspection as it is now (the rollback expires the row)."""
-
-    def __init__(
-        self,
-        status: OutcomeStatus,
-        code: str | None = None,
-        message: str | None = None,
-        *,
-        row: Inspection | None = None,
-        current_results: bool = False,
-    ) -> None:
-        super().__init__(code or status)
-        self.status, self.code, self.message = status, code, message
-        self.shown = _shown(row)
-        if current_results and row is not None:
-            self.shown["current_results"] = _loads(row.results, {})
-
-
-def _shown(row: Inspection | None) -> dict[str, Any]:
-    return {"version": row.version, "inspection_status": row.status} if row is not None else {}
-
-
-def _outcome(index: int, op: BaseOperation, status: OutcomeStatus, **shown: Any) -> OperationOutcome:
-    return OperationOutcome(
-        index=index,
-        inspection_id=op.inspection_id,
-        device_id=op.device_id,
-        device_seq=op.device_seq,
-        status=status,
-        **shown,
-    )
-
-
-async def _later_from_device(
-    session: AsyncSession, row: Inspection, op: BaseOperation
-) -> list[dict[str, Any]] | None:
-    """None if this very operation (device, number) was applied already (a re-send); otherwise the operations
-    of the same device with a higher number that were applied before it arrived (late, out of order)."""
-    later: list[dict[str, Any]] = []
-    for seq, body in await repository.device_revisions_from(session, row.id, op.device_id, op.device_seq):
-        if seq == op.device_seq:
-            return None
-        later.append(json.loads(body))
-    return later
-
-
-def _checked_results(row: Inspection, results: dict[str, ItemResult]) -> dict[str, Any]:
-    checklist = _loads(row.checklist, [])
-    answers = {item_id: answer.model_dump() for item_id, answer in results.items()}
-    unknown = unknown_items(checklist, answers)
-    if unknown:
-        raise _Refused(
-            "rejected",
-            "CHECKLIST_ITEM_UNKNOWN",
-            f"检查清单（{row.template} {row.template_version}）中没有以下条目：{', '.join(unknown)}",
-            row=row,
-        )
-    return {**_loads(row.results, {}), **answers}
-
-
-async def _sync_findings(session: AsyncSession, row: Inspection, now: datetime) -> int:
-    """Findings of a (re-)submitted inspection: one per ✗ item, never two; an item no longer ✗ closes its
-    finding while nobody has ordered a rectification of it."""
-    failed = failed_items(_loads(row.checklist, []), _loads(row.results, {}))
-    existing = {f.item_id: f for f in await repository.findings_of(session, row.id)}
-    for item_id, description in failed.items():
-        finding = existing.get(item_id)
-        if finding is None:
-            session.add(
-                Finding(
-                    id=new_id(),
-                    enterprise_id=row.enterprise_id,
-                    region_code=row.region_code,
-                    source="inspection",
-                    source_id=row.id,
-                    item_id=item_id,
-                    description=description,
-                    status="open",
-                    created_at=now,
-                )
-            )
-        elif finding.status == "open":
-            finding.description = description
-        elif finding.status == "closed" and not await repository.has_rectification(session, finding.id):
-            finding.status, finding.description = "open", description
-    for item_id, finding in existing.items():
-        if item_id not in failed and finding.status == "open":
-            if not await repository.has_rectification(session, finding.id):
-                finding.status = "closed"
-    return len(failed)
-
-
-async def _create(session: AsyncSession, caller: Caller, op: CreateOperation, now: datetime) -> Inspection:
-    unit = await inspection_repository.get_readable_enterprise(session, caller, op.enterprise_id)
-    if unit is None:
-        raise _Refused("rejected", "ENTERPRISE_NOT_FOUND", "单位不存在、尚未同步或不在您的管辖范围内")
-    if op.trigger == "complaint":
-        complaint = await repository.get_complaint(session, op.trigger_ref)
-        if complaint is None or complaint.enterprise_id != unit.id:
-            raise _Refused("rejected", "COMPLAINT_NOT_FOUND", f"该单位没有编号为 {op.trigger_ref} 的投诉举报")
-    row = await create_planned(
-        session,
-        unit=unit,
-        inspectors=[caller.username, *op.inspectors],
-        created_by=caller.username,
-        trigger=op.trigger,
-        trigger_ref=op.trigger_ref,
-        inspection_id=op.inspection_id,
-    )
-    row.received_at = now
-    return row
-
-
-async def _apply(
-    session: AsyncSession, caller: Caller, op: BaseOperation, now: datetime
-) -> tuple[OutcomeStatus, Inspection]:
-    row = await repository.get_for_update(session, op.inspection_id)
-    if row is None:
-        if not isinstance(op, CreateOperation):
-            raise _Refused("rejected", "INSPECTION_NOT_FOUND", "检查记录不存在或不在您的管辖范围内")
-        try:
-            row = await _create(session, caller, op, now)
-        except QSRError as exc:  # the checklist cannot be made (the unit's kind is not known yet)
-            raise _Refused("rejected", exc.code, exc.detail) from exc
-        next_version = 1
-    else:
-        if not await repository.is_visible(session, caller, row.id):
-            if isinstance(op, CreateOperation):
-                raise _Refused("rejected", "INSPECTION_ID_TAKEN", "该检查编号已被使用，请重新生成")
-            raise _Refused("rejected", "INSPECTION_NOT_FOUND", "检查记录不存在或不在您的管辖范围内")
-        later = await _later_from_device(session, row, op)
-        if later is None:
-            raise _Refused("duplicate", row=row)
-        if isinstance(op, CreateOperation):
-            raise _Refused("rejected", "INSPECTION_ID_TAKEN", "该检查编号已被使用，请重新生成", row=row)
-        if caller.username not in inspectors_of(row):
-            raise _Refused("rejected", "INSPECTION_NOT_ASSIGNED", "您不是该检查的执法人员", row=row)
-        if row.status == "reviewed":
-            raise _Refused("rejected", "INSPECTION_ALREADY_REVIEWED", "检查已审核，不能再修改", row=row)
-        base = op.base_version  # type: ignore[attr-defined]
-        if base > row.version:
-            raise _Refused(
-                "rejected", "BASE_VERSION_UNKNOWN", f"版本 {base} 不存在（当前版本 {row.version}）", row=row
-            )
-        if base < row.version and await repository.changed_by_others(session, row.id, op.device_id, base):
-            raise _Refused(
-                "conflict",
-                "INSPECTION_VERSION_CONFLICT",
-                f"检查记录在版本 {base} 之后已被他人修改，当前版本 {row.version}，请核对后重新提交",
-                row=row,
-                current_results=True,
-            )
-        if not _loads(row.checklist, []):  # made before its checklist could be frozen
-            unit = await repository.get_unit(session, row.enterprise_id)
-            if unit is not None:
-                try:
-                    _freeze(row, unit)
-                except QSRError as exc:
-                    raise _Refused("rejected", exc.code, exc.detail, row=row) from exc
-        await _change(session, row, op, now, later)
-        next_version = row.version + 1
-    if op.gps is not None and (row.latitude is None or isinstance(op, StartOperation)):
-        row.latitude, row.longitude, row.gps_accuracy_m = op.gps.lat, op.gps.lon, op.gps.accuracy_m
-    if row.device_id != op.device_id or op.device_seq > row.device_seq:
-        row.device_id, row.device_seq = op.device_id, op.device_seq
-    row.version = next_version
-    row.received_at = row.updated_at = now
-    session.add(
-        InspectionRevision(
-            id=new_id(),
-            inspection_id=row.id,
-            version=next_version,
-            device_id=op.device_id,
-            device_seq=op.device_seq,
-            body=op.model_dump_json(),
-            made_by=caller.username,
-            received_at=now,
-        )
-    )
-    await session.flush()
-    return "applied", row
-
-
-async def _change(
-    session: AsyncSession, row: Inspection, op: BaseOperation, now: datetime, later: list[dict[str, Any]]
-) -> None:
-    """Apply one operation as if in the device's order: an operation that arrives after later ones of the same
-    device (an earlier upload that was lost and retried) changes only what those later ones did not."""
-    superseded = {item for body in later for item in body.get("results", {})}
-    submitted_later = any(body.get("type") in ("submit", "conclude") for body in later)
-    if isinstance(op, StartOperation):
-        if row.status == "planned":
-            row.status, row.device_started_at = "in_progress", op.device_time
-        elif row.device_started_at is None or op.device_time < row.device_started_at:
-            row.device_started_at = op.device_time  # the visit began when the device says it did
-        return
-    if isinstance(op, RecordOperation):
-        if row.status == "submitted" and not submitted_later:
-            raise _Refused(
-                "rejected",
-                "INSPECTION_ALREADY_SUBMITTED",
-                "检查已提交；如需更正，请在审核前以“提交”操作重新提交全部结果",
-                row=row,
-            )
-        fresh = {item: answer for item, answer in op.results.items() if item not in superseded}
-        row.results = json.dumps(_checked_results(row, fresh), ensure_ascii=False)
-        if row.status == "planned":
-            row.status, row.device_started_at = "in_progress", op.device_time
-        if row.status == "submitted":  # recorded before the submission that arrived first
-            await _sync_findings(session, row, now)
-        return
-    assert isinstance(op, SubmitOperation)
-    results = _checked_results(row, {item: a for item, a in op.results.items() if item not in superseded})
-    missing = missing_items(_loads(row.checklist, []), results)
-    if missing:
-        raise _Refused(
-            "rejected",
-            "INSPECTION_INCOMPLETE",
-            f"以下检查项目尚无结果：{', '.join(missing)}",
-            row=row,
-        )
-    first = row.status != "submitted"
-    row.results = json.dumps(results, ensure_ascii=False)
-    if op.conclusion is not None:
-        row.conclusion = op.conclusion
-    row.status, row.device_submitted_at = "submitted", op.device_time
-    row.device_started_at = row.device_started_at or op.device_time
-    findings = await _sync_findings(session, row, now)
-    if first:
-        emit(
-            session,
-            INSPECTION_SUBMITTED,
-            InspectionSubmitted(
-                inspection_id=row.id,
-                enterprise_id=row.enterprise_id,
-                trigger=row.trigger,
-                visited_on=visit_date(row.device_started_at, op.device_time, now),
-                inspectors=inspectors_of(row),
-                findings=findings,
-            ),
-            region=row.region_code,
-            enterprise_id=row.enterprise_id,
-        )
-
-
-async def apply_operation(
-    db: Database, caller: Caller, index: int, op: BaseOperation, now: datetime
-) -> OperationOutcome:
-    """One operation in its own transaction; a lost race (two requests applying the same operation, or two
-    devices taking the same version) is tried again, and then finds what the winner did."""
-    for attempt in range(3):
-        try:
-            async with db.transaction() as session:
-                status, row = await _apply(session, caller, op, now)
-                return _outcome(index, op, status, **_shown(row))
-        except _Refused as refused:
-            return _outcome(
-                index, op, refused.status, code=refused.code, message=refused.message, **refused.shown
-            )
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _invalid(index: int, raw: Any, exc: ValidationError) -> OperationOutcome:
@@ -488,6 +179,7 @@ async def _await_units(
 async def apply_batch(
     db: Database, caller: Caller, raw_operations: list[Any], arrivals: Arrivals | None = None
 ) -> SyncResult:
+    """Check each operation, then apply the well-formed ones in the device's order (``batch``)."""
     now = utcnow()
     outcomes: dict[int, OperationOutcome] = {}
     parsed: list[BaseOperation] = []
@@ -501,14 +193,13 @@ async def apply_batch(
         position[id(op)] = index
         parsed.append(op)
     await _await_units(db, arrivals, caller, parsed)
-    for op in order_operations(parsed):
-        index = position[id(op)]
-        outcomes[index] = await apply_operation(db, caller, index, op, now)
-    ordered = [outcomes[i] for i in range(len(raw_operations))]
+    ordered = [(position[id(op)], op) for op in order_operations(parsed)]
+    outcomes.update(await batch.apply_in_order(db, caller, ordered, now))
+    answers = [outcomes[i] for i in range(len(raw_operations))]
     counts = {
-        s: sum(1 for o in ordered if o.status == s) for s in ("applied", "duplicate", "conflict", "rejected")
+        s: sum(1 for o in answers if o.status == s) for s in ("applied", "duplicate", "conflict", "rejected")
     }
-    return SyncResult(received_at=now, outcomes=ordered, **counts)
+    return SyncResult(received_at=now, outcomes=answers, **counts)
 
 
 # ------------------------------------------------------------------------------------------------ idempotency
@@ -612,12 +303,12 @@ async def assignments(session: AsyncSession, caller: Caller, since: datetime | N
     for row, unit in rows:
         if changed_after is not None and as_utc(row.updated_at) < changed_after:
             continue
-        checklist = _loads(row.checklist, [])
+        checklist = loads(row.checklist, [])
         template, version = row.template, row.template_version
         if not checklist and unit is not None and unit.kind in ("production", "sales"):
             # Not frozen by whoever planned it: shown as it will be frozen at the first operation.
             template, version, checklist = checklists.build_checklist(
-                unit.kind, _loads(unit.risk_points, []), region_code=unit.region_code
+                unit.kind, loads(unit.risk_points, []), region_code=unit.region_code
             )
         unit_public = UnitPublic(
             id=row.enterprise_id,
@@ -635,7 +326,7 @@ async def assignments(session: AsyncSession, caller: Caller, since: datetime | N
                     "template_version": version,
                     "unit": unit_public,
                     "checklist": checklist,
-                    "results": _loads(row.results, {}),
+                    "results": loads(row.results, {}),
                 }
             )
         )
@@ -673,8 +364,8 @@ async def detail(session: AsyncSession, row: Inspection) -> InspectionDetail:
     return InspectionDetail.model_validate(
         {
             **summary_fields(row),
-            "checklist": _loads(row.checklist, []),
-            "results": _loads(row.results, {}),
+            "checklist": loads(row.checklist, []),
+            "results": loads(row.results, {}),
             "findings": [FindingBrief.model_validate(f.model_dump()) for f in findings],
             "evidence": [evidence_public(e) for e in files],
             "revisions": revisions,
