@@ -33,14 +33,21 @@ def _public(row: SpotCheck) -> SpotCheckPublic:
 async def record_spot_check(
     body: SpotCheckCreate, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep
 ) -> SpotCheckPublic:
-    await known_unit(
-        db,
-        arrivals,
-        body.enterprise_id,
-        lambda s: repository.get_readable_enterprise(s, caller, body.enterprise_id),
-    )
-    async with db.transaction() as session:
-        row = await service.record_spot_check(session=session, caller=caller, data=body)
+    try:
+        async with db.transaction() as session:
+            row = await service.record_spot_check(session=session, caller=caller, data=body)
+    except service.EnterpriseNotKnown:
+        # A unit registered a moment ago may not have reached us yet: wait for it (outside any transaction),
+        # then try once more; a unit that does not come is 404 as before. The common case reads it once.
+        if not await known_unit(
+            db,
+            arrivals,
+            body.enterprise_id,
+            lambda s: repository.get_readable_enterprise(s, caller, body.enterprise_id),
+        ):
+            raise
+        async with db.transaction() as session:
+            row = await service.record_spot_check(session=session, caller=caller, data=body)
     return _public(row)
 
 
