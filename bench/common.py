@@ -120,6 +120,33 @@ async def load(
     return counts[0] / (time.monotonic() - started), statuses
 
 
+async def post_load(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    bodies: list[bytes],
+    *,
+    seconds: float,
+    connections: int,
+) -> tuple[float, dict[int, int]]:
+    """Requests per second of keep-alive JSON POSTs of ``path`` over ``connections`` connections for
+    ``seconds``; connection ``n`` sends ``bodies[n::connections]`` in turn (so no two send the same body)."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    head = "\r\n".join([*lines, "Content-Type: application/json"])
+
+    def request(body: bytes) -> bytes:
+        return f"{head}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+    per_connection = [[request(b) for b in bodies[n::connections]] for n in range(connections)]
+    counts, statuses = [0], {}
+    started = time.monotonic()
+    stop_at = started + seconds
+    await asyncio.gather(
+        *(_connection(port, requests, stop_at, counts, statuses) for requests in per_connection)
+    )
+    return counts[0] / (time.monotonic() - started), statuses
+
+
 def command_line() -> str:
     module = Path(sys.argv[0]).with_suffix("").relative_to(Path(__file__).resolve().parent.parent).as_posix()
     env = [f"QSR_BENCH_DATABASE_URL={url}"] if (url := os.environ.get("QSR_BENCH_DATABASE_URL")) else []

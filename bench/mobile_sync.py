@@ -266,7 +266,7 @@ async def main(args: argparse.Namespace) -> None:
         )
         print(
             f"sync requests: {totals.sync_seconds / batches:.2f} s each on average "
-            f"({totals.sync_seconds / ops * 1000:.2f} ms per operation, each its own transaction)"
+            f"({totals.sync_seconds / ops * 1000:.2f} ms per operation; one transaction per request)"
         )
         print(
             f"service memory: RSS {rss_idle / 1024:.0f} MiB before; peak (VmHWM) {peak_first / 1024:.0f} MiB "

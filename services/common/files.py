@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from starlette.datastructures import UploadFile
 
@@ -31,6 +31,8 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
 }
 _STORAGE_KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}$")
 _HEAD = 16
+_BUFFER = 1024 * 1024
+_STAGING_MADE: set[Path] = set()
 
 
 @dataclass(frozen=True)
@@ -75,41 +77,67 @@ async def receive(
 ) -> Received:
     """Stream to a temporary file while hashing; refuse one over ``max_bytes``, an empty one, one whose first
     bytes do not match the declared type and one whose SHA-256 is not the expected one. Nothing stays on
-    disk when it refuses; otherwise the caller ``keep``s the temporary file or removes it."""
+    disk when it refuses; otherwise the caller ``keep``s the temporary file or removes it.
+
+    The chunks are hashed and written off the event loop, ``_BUFFER`` bytes at a time: a photo is one
+    thread hop (directory, file, hash and bytes together), not one per chunk."""
     staging = root / "tmp"
-    await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
+    if staging not in _STAGING_MADE:  # once per process: the directory a client may look into stays
+        await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
+        _STAGING_MADE.add(staging)
     temporary = staging / f"{new_id()}.part"
     digest, size, head = hashlib.sha256(), 0, b""
+    pending: list[bytes] = []
+    pending_bytes, written = 0, False
     try:
-        with await asyncio.to_thread(open, temporary, "wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > max_bytes:
-                    raise refusals.too_large()
-                if len(head) < _HEAD:
-                    head = (head + chunk)[:_HEAD]
-                digest.update(chunk)
-                await asyncio.to_thread(out.write, chunk)
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise refusals.too_large()
+            if len(head) < _HEAD:
+                head = (head + chunk)[:_HEAD]
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+            if pending_bytes >= _BUFFER:
+                await asyncio.to_thread(_write, temporary, digest, pending, not written)
+                pending, pending_bytes, written = [], 0, True
         if size == 0:
             raise refusals.empty()
         signatures = SIGNATURES.get(content_type)
         if signatures is not None and not head.startswith(signatures):
             raise refusals.content_mismatch(content_type)
+        if pending:
+            await asyncio.to_thread(_write, temporary, digest, pending, not written)
+            written = True
         sha256 = digest.hexdigest()
         if expected_sha256 is not None and expected_sha256 != sha256:
             assert refusals.digest_mismatch is not None, "an expected SHA-256 needs its refusal"
             raise refusals.digest_mismatch(sha256, expected_sha256)
     except BaseException:
-        await asyncio.to_thread(temporary.unlink, missing_ok=True)
+        if written:
+            await asyncio.to_thread(temporary.unlink, missing_ok=True)
         raise
     return Received(sha256, size, storage_key(sha256), temporary)
 
 
+def _write(path: Path, digest: Any, chunks: list[bytes], first: bool) -> None:
+    """Hash and append ``chunks`` to ``path`` (created, with its directory, by the first call)."""
+    if first:  # (again, should someone have removed it meanwhile)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb" if first else "ab") as out:
+        for chunk in chunks:
+            digest.update(chunk)  # hashlib lets go of the GIL for chunks this size
+            out.write(chunk)
+
+
 async def keep(root: Path, received: Received) -> None:
     """Move a received file to its content address (an existing file there is already these bytes)."""
-    target = root / received.key
+    await asyncio.to_thread(_move, received.temporary, root / received.key)
+
+
+def _move(temporary: Path, target: Path) -> None:
     try:
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(os.replace, received.temporary, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temporary, target)
     finally:
-        await asyncio.to_thread(received.temporary.unlink, missing_ok=True)
+        temporary.unlink(missing_ok=True)

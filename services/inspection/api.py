@@ -10,9 +10,11 @@ from services.common.app import ArrivalsDep, DbDep
 from services.common.arrivals import known_unit
 from services.common.auth import CallerDep
 from services.common.errors import NotFound
-from services.inspection import cases, checklists, followup, oversight, plans, repository, service, visits
+from services.inspection import cases, checklists, followup, oversight, repository, service
 from services.inspection.models import SpotCheck
+from services.inspection.plans import api as plans
 from services.inspection.schemas import RetestCreate, SpotCheckCreate, SpotCheckPublic
+from services.inspection.visits import api as visits
 
 router = APIRouter(tags=["spot checks 监督抽查"])
 for area in (checklists, plans, visits, followup, cases, oversight):
@@ -31,14 +33,21 @@ def _public(row: SpotCheck) -> SpotCheckPublic:
 async def record_spot_check(
     body: SpotCheckCreate, db: DbDep, arrivals: ArrivalsDep, caller: CallerDep
 ) -> SpotCheckPublic:
-    await known_unit(
-        db,
-        arrivals,
-        body.enterprise_id,
-        lambda s: repository.get_readable_enterprise(s, caller, body.enterprise_id),
-    )
-    async with db.transaction() as session:
-        row = await service.record_spot_check(session=session, caller=caller, data=body)
+    try:
+        async with db.transaction() as session:
+            row = await service.record_spot_check(session=session, caller=caller, data=body)
+    except service.EnterpriseNotKnown:
+        # A unit registered a moment ago may not have reached us yet: wait for it (outside any transaction),
+        # then try once more; a unit that does not come is 404 as before. The common case reads it once.
+        if not await known_unit(
+            db,
+            arrivals,
+            body.enterprise_id,
+            lambda s: repository.get_readable_enterprise(s, caller, body.enterprise_id),
+        ):
+            raise
+        async with db.transaction() as session:
+            row = await service.record_spot_check(session=session, caller=caller, data=body)
     return _public(row)
 
 

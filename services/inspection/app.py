@@ -6,9 +6,10 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.common.settings import Settings
-from services.inspection import followup, visits
+from services.inspection import followup
 from services.inspection.api import router
 from services.inspection.events import HANDLERS
+from services.inspection.visits.service import idempotency_job
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         router=router,
         handlers=HANDLERS,
         settings=settings,
-        background=[followup.overdue_job, visits.idempotency_job],
+        background=[followup.overdue_job, idempotency_job],
     )
 
 

@@ -273,8 +273,8 @@ class Upload(Download):
             raise Invalid("文件编号须为 UUID", field="file_id") from exc
         db, caller, settings = self.db, self.caller, self.settings
         async with db.session() as session:  # who may, before anything touches the disk
-            retry = _owned_by(await session.get(EvidenceFile, file_id), owner_kind, owner_id)
-            await admit(session, caller, owner_id, retry)
+            existing = await session.get(EvidenceFile, file_id)
+            await admit(session, caller, owner_id, _owned_by(existing, owner_kind, owner_id))
         expected = expected_digest(*self.headers)
         declared, part = await _body(self.request)
         if declared not in TYPES:
@@ -292,11 +292,13 @@ class Upload(Download):
             refusals=refusals,
             expected_sha256=expected,
         )
+        kept = False
         try:
-            async with db.session() as session:
-                existing = await session.get(EvidenceFile, file_id)
+            # A file id seen above is a retry (or another file's: 409); one that arrives meanwhile under the
+            # same id fails the insert below.
             if existing is None:
                 await files.keep(store, received)
+                kept = True
                 evidence = self._record(owner_kind, owner_id, file_id, received, declared, kind)
                 try:
                     async with db.transaction() as session:
@@ -315,7 +317,8 @@ class Upload(Download):
             self.response.status_code = 200
             return existing
         finally:
-            await asyncio.to_thread(received.temporary.unlink, missing_ok=True)
+            if not kept:  # kept: moved to its address already
+                await asyncio.to_thread(received.temporary.unlink, missing_ok=True)
 
     def _record(
         self,

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
-from services.common.db import CHINA, as_utc, today_cn, utcnow
+from services.common.db import CHINA, as_utc, insert_at_commit, today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.events import (
     SPOT_CHECK_FAILED,
@@ -108,7 +108,9 @@ async def record_spot_check(*, session: AsyncSession, caller: Caller, data: Spot
         sampled_at=data.sampled_at,
         lab=(data.lab or "").strip() or None,
     )
-    session.add(spot_check)
+    # Appended at commit with the outbox row, one statement each (no unit of work): nothing in this
+    # transaction reads it back.
+    insert_at_commit(session, SpotCheck.__table__, spot_check.model_dump())  # type: ignore[arg-type]
     emit(
         session,
         SPOT_CHECK_FAILED if data.verdict == "failed" else SPOT_CHECK_PASSED,

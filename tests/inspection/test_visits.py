@@ -23,9 +23,10 @@ from services.common.auth import Caller
 from services.common.db import CHINA, utcnow
 from services.common.events import ENTERPRISE_REGISTERED, EnterpriseRegistered, make_event
 from services.common.settings import Settings
-from services.inspection import evidence, visits
+from services.inspection import evidence
 from services.inspection.app import create_app
 from services.inspection.models import Complaint, Inspection, InspectionRevision, KnownEnterprise
+from services.inspection.visits import rules, schemas, service
 from tests.harness import (
     JIAOCHENG,
     SX_PROVINCE,
@@ -157,7 +158,7 @@ async def planned(
 ) -> str:
     """A planned inspection as a plan hands it to the phones (``age``: how long ago it last changed)."""
     async with world.app.state.db.transaction() as session:
-        row = await visits.create_planned(
+        row = await service.create_planned(
             session,
             unit=await session.get(KnownEnterprise, enterprise_id),
             inspectors=inspectors,
@@ -179,8 +180,8 @@ async def test_operations_are_ordered_by_device_sequence_per_device() -> None:
     a, b = Phone(LI, "a"), Phone(WANG, "b")
     ops = [a.op("start", str(uuid.uuid4()), base_version=1) for _ in range(3)]
     ops += [b.op("start", str(uuid.uuid4()), base_version=1) for _ in range(2)]
-    parsed = [visits._OPERATION.validate_python(o) for o in (ops[4], ops[2], ops[0], ops[3], ops[1])]
-    ordered = visits.order_operations(parsed)
+    parsed = [schemas.OPERATION.validate_python(o) for o in (ops[4], ops[2], ops[0], ops[3], ops[1])]
+    ordered = rules.order_operations(parsed)
     assert [(o.device_id, o.device_seq) for o in ordered] == [
         ("b", 1),
         ("b", 2),
@@ -199,12 +200,12 @@ async def test_only_failed_items_make_findings_and_the_visit_date_is_beijing_tim
         "1.4": {"result": "na", "note": ""},
         "1.5": {"result": "fail", "note": " "},
     }
-    assert visits.failed_items(checklist, results) == {"1.2": "未任命质量安全总监", "1.5": "1.5 条目5"}
-    assert visits.missing_items(checklist, {"1.1": {}}) == ["1.2", "1.3", "1.4", "1.5"]
+    assert rules.failed_items(checklist, results) == {"1.2": "未任命质量安全总监", "1.5": "1.5 条目5"}
+    assert rules.missing_items(checklist, {"1.1": {}}) == ["1.2", "1.3", "1.4", "1.5"]
     evening_utc = datetime(2026, 3, 1, 17, 0, tzinfo=UTC)  # 2 March 01:00 in Beijing
-    assert str(visits.visit_date(None, evening_utc, evening_utc + timedelta(days=3))) == "2026-03-02"
+    assert str(rules.visit_date(None, evening_utc, evening_utc + timedelta(days=3))) == "2026-03-02"
     # A phone whose clock runs days ahead cannot date the visit after its arrival.
-    assert str(visits.visit_date(evening_utc + timedelta(days=9), evening_utc, evening_utc)) == "2026-03-02"
+    assert str(rules.visit_date(evening_utc + timedelta(days=9), evening_utc, evening_utc)) == "2026-03-02"
 
 
 async def test_digest_headers() -> None:
@@ -319,8 +320,8 @@ async def test_a_batch_sent_twice_creates_each_inspection_once(world: World) -> 
 
     # Kept responses are forgotten after the retention; the same batch with the same key then changes nothing.
     db = world.app.state.db
-    assert await visits.purge_idempotency(db, utcnow() - timedelta(days=1)) == 0
-    assert await visits.purge_idempotency(db, utcnow() + timedelta(seconds=1)) == 2  # LI's and WANG's
+    assert await service.purge_idempotency(db, utcnow() - timedelta(days=1)) == 0
+    assert await service.purge_idempotency(db, utcnow() + timedelta(seconds=1)) == 2  # LI's and WANG's
     late = await world.sync(LI, batch, **{"Idempotency-Key": key})
     assert "Idempotent-Replayed" not in late.headers and statuses(late) == ["duplicate"] * 12
     assert len((await world.client.get("/inspections", headers=world.headers(WENSHUI))).json()["items"]) == 3
