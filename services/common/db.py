@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -292,6 +292,29 @@ async def _migration_lock(service: str, url: str) -> AsyncIterator[None]:
         yield
     finally:
         await conn.close()  # ends the session, and with it the lock
+
+
+@contextmanager
+def sqlite_lease(url: str, name: str) -> Iterator[bool]:
+    """A lease among the processes sharing a SQLite file: True while this one holds the exclusive lock on
+    ``<file>.<name>.lock`` (taken without waiting; False when another holds it). Other databases, and an
+    in-memory SQLite, need none here: always True."""
+    database = make_url(url).database if is_sqlite(url) else None
+    if not database or database == ":memory:":
+        yield True
+        return
+    import fcntl
+
+    with open(f"{database}.{name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Insert:

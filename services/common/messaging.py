@@ -37,7 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from services.common import failpoints
-from services.common.db import Database, insert_at_commit, insert_ignoring_duplicates, is_sqlite, utcnow
+from services.common.db import (
+    Database,
+    insert_at_commit,
+    insert_ignoring_duplicates,
+    is_sqlite,
+    sqlite_lease,
+    utcnow,
+)
 from services.common.events import CloudEvent, EventSpec, decode_payload, make_event
 from services.common.settings import EXTERNAL_SOURCES, SERVICES, Settings
 
@@ -310,41 +317,58 @@ class OutboxRelay:
                 delay = min(delay * 2, 5.0)
                 self._wake.set()
 
-    async def _take_lease(self, session: AsyncSession) -> bool:
-        if is_sqlite(self.db.url):
-            return True  # the transaction began IMMEDIATE: it holds the write lock
-        return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(self.LEASE_KEY))))
-
     async def publish_pending(self) -> int:
         """Publish the oldest unpublished rows; returns how many were published (0 while another relay holds
         the lease). Raises when some publish was not acked; the acked ones are marked all the same."""
-        async with self.db.transaction(immediate=True) as session:
-            if not await self._take_lease(session):
-                return 0
-            rows = (
-                await session.execute(
-                    select(
-                        OutboxMessage.id, OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.body
-                    )
-                    .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(OutboxMessage.id)  # type: ignore[arg-type]
-                    .limit(self.BATCH)
-                )
-            ).all()
-            if not rows:
-                return 0
-            acks = await self._publish([(subject, body, event_id) for _, event_id, subject, body in rows])
-            done = [row[0] for row, ack in zip(rows, acks, strict=True) if not isinstance(ack, BaseException)]
-            if done:
-                # By id, never by range: a row of a transaction that commits later may carry an id between.
-                await session.execute(
-                    update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(published_at=utcnow())  # type: ignore[union-attr]
-                )
-            failpoints.hit("relay.before_mark")
+        if is_sqlite(self.db.url):
+            # Read, publish, then mark in a transaction of its own: a SQLite transaction that read before
+            # another connection wrote could not write afterwards, and one that holds the write lock while
+            # JetStream acks would make every API write wait.
+            with sqlite_lease(self.db.url, "relay") as held:
+                if not held:
+                    return 0
+                async with self.db.session() as session:
+                    rows = await self._pending(session)
+                done, acks = await self._publish_rows(rows)
+                if done:
+                    async with self.db.transaction() as session:
+                        await self._mark(session, done)
+        else:
+            async with self.db.transaction() as session:
+                if not await session.scalar(select(func.pg_try_advisory_xact_lock(self.LEASE_KEY))):
+                    return 0
+                rows = await self._pending(session)
+                done, acks = await self._publish_rows(rows)
+                if done:
+                    await self._mark(session, done)
         if len(done) < len(rows):
             failed = next(ack for ack in acks if isinstance(ack, BaseException))
             raise RuntimeError(f"{len(rows) - len(done)} of {len(rows)} publishes not acked: {failed!r}")
         return len(done)
+
+    async def _pending(self, session: AsyncSession) -> list[Any]:
+        stmt = (
+            select(OutboxMessage.id, OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.body)
+            .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+            .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+            .limit(self.BATCH)
+        )
+        return list((await session.execute(stmt)).all())
+
+    async def _publish_rows(self, rows: list[Any]) -> tuple[list[int], list[Any]]:
+        """Publish ``rows``; the ids of those acked, and each row's ack (or the exception in its place)."""
+        if not rows:
+            return [], []
+        acks = await self._publish([(subject, body, event_id) for _, event_id, subject, body in rows])
+        return [
+            row[0] for row, ack in zip(rows, acks, strict=True) if not isinstance(ack, BaseException)
+        ], acks
+
+    async def _mark(self, session: AsyncSession, done: list[int]) -> None:
+        # By id, never by range: a row of a transaction that commits later may carry an id between.
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(published_at=utcnow())  # type: ignore[union-attr]
+        )
 
     async def _publish(self, messages: list[tuple[str, str, str]]) -> list[Any]:
         """Publish every message with its ack in flight; returns each ack or the exception in its place."""
