@@ -13,14 +13,13 @@ from services.common.pagination import MAX_LIMIT, Page
 from services.registry import (
     documents,
     inspectors,
-    people,
     repository,
     search,
-    selfchecks,
     service,
     submissions,
     transfer,
 )
+from services.registry.people import api as people
 from services.registry.schemas import (
     AuditEntryPublic,
     EnterpriseCreate,
@@ -32,6 +31,7 @@ from services.registry.schemas import (
     StatusChangeIn,
     StatusChangePublic,
 )
+from services.registry.selfchecks import api as selfchecks
 
 router = APIRouter(tags=["enterprises 生产和销售单位台账"])
 # The areas first: their fixed paths (``/enterprises/export`` …) must win over ``/enterprises/{enterprise_id}``.

@@ -6,9 +6,9 @@ from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.common.settings import Settings
-from services.registry import selfchecks
 from services.registry.api import router
 from services.registry.events import HANDLERS
+from services.registry.selfchecks.service import duty_job
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         router=router,
         handlers=HANDLERS,
         settings=settings,
-        background=[selfchecks.duty_job],
+        background=[duty_job],
     )
 
 

@@ -40,7 +40,7 @@ from services.common.pagination import MAX_LIMIT, Page, keyset
 from services.common.settings import Settings
 from services.registry import audit
 from services.registry.models import AdoptedDocument, Attachment, Enterprise
-from services.registry.people import require_keeper, require_reader
+from services.registry.people.service import require_keeper, require_reader
 
 router = APIRouter(tags=["documents 制度文件与附件"])
 

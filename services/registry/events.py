@@ -13,8 +13,8 @@ from services.common.events import (
     TierAssigned,
 )
 from services.common.projection import by_unit
-from services.registry import people
 from services.registry.models import Enterprise
+from services.registry.people.service import on_exam_result
 
 
 async def on_class_changed(
@@ -32,7 +32,7 @@ async def on_tier_assigned(
 
 
 HANDLERS = {
-    EXAM_RESULT_PUBLISHED: people.on_exam_result,
+    EXAM_RESULT_PUBLISHED: on_exam_result,
     # Grading may know units entered before this ledger existed: those events are skipped.
     **by_unit(Enterprise, {CLASS_CHANGED: on_class_changed, TIER_ASSIGNED: on_tier_assigned}),
 }

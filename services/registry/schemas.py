@@ -1,5 +1,5 @@
 """Registry request and response models of the ledger (台账) itself. Managers, documents, self-checks,
-inspectors and imports keep their models beside their logic (``people.py``, ``documents.py`` …)."""
+inspectors and imports keep their models beside their logic (``people/``, ``documents.py`` …)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ from services.common.settings import Settings
 from services.common.workdays import is_working_day
 from services.registry.app import create_app
 from services.registry.models import Enterprise
-from services.registry.selfchecks import check_duties, operating_timeline
+from services.registry.selfchecks.rules import operating_timeline
+from services.registry.selfchecks.service import check_duties
 from services.registry.workdays import Pause
 from tests.harness import (
     JIAOCHENG,
