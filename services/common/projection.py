@@ -42,12 +42,12 @@ def by_unit(
         if new_row is not None:
             await session.execute(
                 insert_ignoring_duplicates(session, table),
-                [new_row(d.event, d.payload) for d in units.values()],
+                [new_row(d.event, d.payload) for _, d in sorted(units.items())],
             )
-        rows = {
-            getattr(row, key.name): row
-            for row in (await session.scalars(select(model).where(key.in_(list(units))))).all()
-        }
+        # Locked in key order: replicas consuming one stream at once would otherwise each write back a row
+        # the other changed meanwhile (a count incremented twice from the same value).
+        stmt = select(model).where(key.in_(list(units))).order_by(key).with_for_update()
+        rows = {getattr(row, key.name): row for row in (await session.scalars(stmt)).all()}
         with session.no_autoflush:
             for d in deliveries:
                 row = rows.get(d.payload.enterprise_id)

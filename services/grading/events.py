@@ -150,9 +150,9 @@ class _BatchState:
             now = utcnow()
             await session.execute(
                 insert_ignoring_duplicates(session, GradedEnterprise.__table__),  # type: ignore[arg-type]
-                [
+                [  # in id order, as the rows are locked below
                     {**_NEW_UNIT, "enterprise_id": unit, "region_code": region, "updated_at": now}
-                    for unit, region in regions.items()
+                    for unit, region in sorted(regions.items())
                 ],
             )
         rows = await repository.units_by_ids_or_usccs(session, list(regions), list(usccs))

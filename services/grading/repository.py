@@ -141,6 +141,13 @@ _UNITS = GradedEnterprise.__table__  # type: ignore[attr-defined]
 _UNIT_COLUMNS = tuple(column.name for column in _UNITS.columns)
 
 
+def _locked(stmt: Select[Any]) -> Select[Any]:
+    """Rows read to be decided and written back whole are locked (PostgreSQL; on SQLite the transaction holds
+    the write lock already): two consumers of one service, or a consumer and a recompute, would otherwise
+    each write back what the other did not see. Locked in id order, so that two batches cannot deadlock."""
+    return stmt.order_by(_UNITS.c.enterprise_id).with_for_update()
+
+
 class UnitRow:
     """A graded_enterprise row as plain data: what the set-based paths (a batch of events, a recompute)
     read and decide over by the thousand, without the cost of ORM objects, and write back with
@@ -156,11 +163,11 @@ class UnitRow:
 async def units_by_ids_or_usccs(
     session: AsyncSession, ids: Sequence[str], usccs: Sequence[str]
 ) -> list[UnitRow]:
-    """The units named by id or by USCC, in one query."""
+    """The units named by id or by USCC, in one query, locked until the transaction ends."""
     if not ids and not usccs:
         return []
     stmt = select(_UNITS).where(_UNITS.c.enterprise_id.in_(ids) | _UNITS.c.uscc.in_(usccs))
-    return [UnitRow(**row) for row in (await session.execute(stmt)).mappings()]
+    return [UnitRow(**row) for row in (await session.execute(_locked(stmt))).mappings()]
 
 
 async def write_units(session: AsyncSession, units: Sequence[UnitRow]) -> None:
@@ -277,8 +284,7 @@ async def page_of_units(
     stmt = select(_UNITS).where(GradedEnterprise.enterprise_id > after)
     if due_only:
         stmt = _due(stmt)
-    stmt = stmt.order_by(GradedEnterprise.enterprise_id).limit(limit)
-    return [UnitRow(**row) for row in (await session.execute(stmt)).mappings()]
+    return [UnitRow(**row) for row in (await session.execute(_locked(stmt).limit(limit))).mappings()]
 
 
 async def listed_in(session: AsyncSession, year: int, ids: Sequence[str]) -> set[tuple[str, str]]:
