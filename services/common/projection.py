@@ -36,6 +36,7 @@ def by_unit(
     Without ``new_row``, an event for a unit the model does not hold is logged and skipped."""
     (key,) = model.__table__.primary_key.columns
     table = model.__table__
+    mutators_by_type = {spec.type: mutator for spec, mutator in mutators.items()}
 
     async def apply(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
         units = {d.payload.enterprise_id: d for d in reversed(deliveries)}  # the first event naming each
@@ -58,6 +59,4 @@ def by_unit(
                     continue
                 await mutators_by_type[d.event.type](session, row, d.event, d.payload)
 
-    mutators_by_type = {spec.type: mutator for spec, mutator in mutators.items()}
-    batched = Batched(apply)
-    return dict.fromkeys(mutators, batched)
+    return dict.fromkeys(mutators, Batched(apply))

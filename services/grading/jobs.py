@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from services.common.db import Database, today_cn, utcnow
+from services.common.db import Database, migrate, today_cn, utcnow
 from services.common.errors import Conflict, NotFound
 from services.common.ids import new_id
-from services.common.policy import PackSet
+from services.common.policy import PACKS_DIR, PackSet, load_packs
+from services.common.settings import get_settings
 from services.grading import repository
 from services.grading.service import recompute
 
@@ -99,10 +100,6 @@ def progress_bar(total: int) -> Callable[[int, int], None]:
 
 async def recompute_here(*, full: bool) -> dict[str, int]:
     """``qsr grading recompute``: migrate grading's database, then recompute in this process with a bar."""
-    from services.common.db import migrate
-    from services.common.policy import PACKS_DIR, load_packs
-    from services.common.settings import get_settings
-
     settings = get_settings()
     url = settings.database_url_for("grading")
     await migrate("grading", url)
