@@ -35,27 +35,14 @@ class RateLimited(QSRError):
         self.headers = {name.decode(): value.decode() for name, value in headers}
 
 
-def _limits(setting: str, value: str) -> list[RateLimitItem]:
-    try:
-        return parse_many(value)
-    except ValueError as exc:
-        raise ValueError(
-            f"QSR_{setting.upper()}: {value!r} is not a rate limit such as '600/minute'"
-        ) from exc
-
-
 class RateLimits:
     def __init__(self, settings: Settings) -> None:
+        # Settings has refused a limit or a proxy these cannot parse (every one named, before start-up).
         self.enabled = settings.rate_limit_enabled
-        self.per_user = _limits("rate_limit_per_user", settings.rate_limit_per_user)
-        self.login = _limits("rate_limit_login", settings.rate_limit_login)
-        self.anonymous = _limits("rate_limit_anonymous", settings.rate_limit_anonymous)
-        try:
-            self.trusted_proxies = tuple(
-                ip_network(proxy, strict=False) for proxy in settings.trusted_proxies
-            )
-        except ValueError as exc:
-            raise ValueError(f"QSR_TRUSTED_PROXIES: {exc}") from exc
+        self.per_user = parse_many(settings.rate_limit_per_user)
+        self.login = parse_many(settings.rate_limit_login)
+        self.anonymous = parse_many(settings.rate_limit_anonymous)
+        self.trusted_proxies = tuple(ip_network(proxy, strict=False) for proxy in settings.trusted_proxies)
         self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     def hit(self, items: list[RateLimitItem], *key: str) -> Headers:
