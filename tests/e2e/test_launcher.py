@@ -1,9 +1,11 @@
-"""``qsr up`` as a user runs it: it starts everything, says where, and stops without leaving a process."""
+"""``qsr up`` as a user runs it: it checks the settings first, starts everything, says where and how to log in,
+and stops without leaving a process."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.accounts import DEMO_ACCOUNTS
 from services.common.settings import SERVICES
 from tests.harness import free_port
 
@@ -41,18 +44,115 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_qsr_up_runs_everything_and_stops_cleanly(tmp_path: Path, stop_signal: signal.Signals) -> None:
-    gateway_port = free_port()
+def _env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """A system of its own: free ports, SQLite and JetStream under ``tmp_path / "var"``."""
     env = {
         **os.environ,
         "QSR_DATA_DIR": str(tmp_path / "var"),
-        "QSR_GATEWAY_PORT": str(gateway_port),
+        "QSR_GATEWAY_PORT": str(free_port()),
         "QSR_EMBEDDED_NATS_PORT": str(free_port()),
         **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{free_port()}" for s in SERVICES},
+        **settings,
     }
-    env.pop("QSR_NATS_URL", None)
-    env.pop("QSR_DATABASE_URL", None)
+    for inherited in (
+        "QSR_NATS_URL",
+        "QSR_DATABASE_URL",
+        "QSR_SECRET_KEY",
+        "QSR_INTERNAL_SECRET",
+        "QSR_PII_KEY",
+    ):
+        if inherited not in settings:
+            env.pop(inherited, None)
+    return env
+
+
+def _ports(env: dict[str, str]) -> list[int]:
+    return [
+        int(env["QSR_GATEWAY_PORT"]),
+        int(env["QSR_EMBEDDED_NATS_PORT"]),
+        *(int(env[f"QSR_{s.upper()}_URL"].rsplit(":", 1)[1]) for s in SERVICES),
+    ]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_text(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _refused(tmp_path: Path, env: dict[str, str]) -> list[str]:
+    """Runs ``qsr up`` expecting it to refuse its settings: the problems it printed, after checking that it
+    answered within seconds and left nothing behind."""
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "services.common.launcher", "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - began < 15, "the settings are checked before anything is waited for"
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "启动中" not in result.stdout  # it never began to start
+    assert not (tmp_path / "var").exists()  # no log file, no JetStream store, no database
+    assert [port for port in _ports(env) if _listening(port)] == []
+    assert _processes_naming(str(tmp_path)) == []  # no nats-server (its store would be under tmp_path)
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("QSR 未启动"), result.stderr
+    return [line.strip() for line in lines[1:]]
+
+
+def _variables(problems: list[str]) -> list[str]:
+    return [problem.split("：", 1)[0] for problem in problems]
+
+
+def test_a_production_start_without_two_secrets_names_both_and_starts_nothing(tmp_path: Path) -> None:
+    env = _env(tmp_path, QSR_ENV="production", QSR_INTERNAL_SECRET="i" * 40)
+    problems = _refused(tmp_path, env)
+    assert _variables(problems) == ["QSR_SECRET_KEY", "QSR_PII_KEY"], problems
+    assert all("32 个字符" in problem for problem in problems)  # what to do
+
+
+def test_an_invalid_value_and_a_missing_secret_are_both_reported(tmp_path: Path) -> None:
+    env = _env(
+        tmp_path,
+        QSR_ENV="production",
+        QSR_SECRET_KEY="s" * 40,
+        QSR_INTERNAL_SECRET="i" * 40,
+        QSR_RATE_LIMIT_LOGIN="ten a minute",
+        QSR_REPLICAS="0",
+    )
+    problems = _refused(tmp_path, env)
+    assert sorted(_variables(problems)) == ["QSR_PII_KEY", "QSR_RATE_LIMIT_LOGIN", "QSR_REPLICAS"], problems
+
+
+def test_a_port_already_taken_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    env = _env(tmp_path, QSR_ENV="development")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(env["QSR_GATEWAY_PORT"])))
+        taken.listen()
+        began = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "services.common.launcher", "up"], env=env, capture_output=True, text=True
+        )
+    assert time.monotonic() - began < 15 and result.returncode == 2, result.stderr
+    [problem] = result.stderr.splitlines()[1:]
+    assert problem.strip().startswith("QSR_GATEWAY_PORT：") and "已被占用" in problem
+    assert not (tmp_path / "var").exists()
+
+
+def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """``qsr up`` until its banner is printed: the process and what it printed."""
     launcher = subprocess.Popen(
         [sys.executable, "-m", "services.common.launcher", "up"],
         env=env,
@@ -67,9 +167,19 @@ def test_qsr_up_runs_everything_and_stops_cleanly(tmp_path: Path, stop_signal: s
         printed.append(line)
         if "Press Ctrl-C" in line or time.monotonic() > deadline:
             break
-    output = "".join(printed)
+    return launcher, "".join(printed)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_qsr_up_runs_everything_and_stops_cleanly(tmp_path: Path, stop_signal: signal.Signals) -> None:
+    env = _env(tmp_path)
+    gateway_port = int(env["QSR_GATEWAY_PORT"])
+    launcher, output = _start(env)
+    assert launcher.stdout is not None
     assert f"http://127.0.0.1:{gateway_port}" in output, output
-    assert "wenshui" in output and "(embedded)" in output
+    assert "(embedded)" in output
+    # Development: the banner lists every demo account, the ones the gateway logs in.
+    assert all(f"{account} (" in output for account in DEMO_ACCOUNTS), output
     ready = httpx.get(f"http://127.0.0.1:{gateway_port}/readyz", timeout=5)
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert (tmp_path / "var" / "registry.db").exists()  # SQLite under the data directory by default
@@ -82,3 +192,23 @@ def test_qsr_up_runs_everything_and_stops_cleanly(tmp_path: Path, stop_signal: s
     assert "stopped." in rest
     time.sleep(0.2)
     assert [pid for pid in children if _alive(pid)] == []
+
+
+def test_a_production_banner_lists_no_demo_account_and_says_how_log_in_stands(tmp_path: Path) -> None:
+    secrets = {"QSR_SECRET_KEY": "s" * 40, "QSR_INTERNAL_SECRET": "i" * 40, "QSR_PII_KEY": "p" * 40}
+    env = _env(tmp_path, QSR_ENV="production", **secrets)
+    gateway = f"http://127.0.0.1:{env['QSR_GATEWAY_PORT']}"
+    launcher, output = _start(env)
+    try:
+        assert "Press Ctrl-C" in output, output
+        assert "没有内置账户" in output, output
+        assert [account for account in DEMO_ACCOUNTS if account in output] == []
+        assert "demo accounts" not in output
+        # As the banner says: the demo accounts do not log in here.
+        login = httpx.post(
+            f"{gateway}/auth/token", json={"username": "wenshui", "password": "demo"}, timeout=5
+        )
+        assert login.status_code == 401
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(30) == 0
