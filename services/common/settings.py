@@ -238,13 +238,19 @@ class Settings(BaseSettings):
 
     @field_validator("data_dir", "attachments_dir")
     @classmethod
-    def _writable_dir(cls, value: Path | None) -> Path | None:
+    def _directory(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is None:
             return value
         existing = next((p for p in (value, *value.absolute().parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
             raise _problem(f"{str(existing)!r} 已存在且不是目录。请指向一个目录")
-        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        # Every process writes its data directory (SQLite, JetStream, logs). The attachments directory only has
+        # to be one: its volume's permissions are the deployment's, met at the first upload.
+        if (
+            info.field_name == "data_dir"
+            and existing is not None
+            and not os.access(existing, os.W_OK | os.X_OK)
+        ):
             raise _problem(f"{str(existing)!r} 不可写。请指向本进程可写的目录")
         return value
 
