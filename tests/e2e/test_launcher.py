@@ -151,6 +151,27 @@ def test_a_port_already_taken_is_reported_before_anything_starts(tmp_path: Path)
     assert not (tmp_path / "var").exists()
 
 
+@pytest.mark.parametrize("module", ["services.exam.app:app", "gateway.app:app"])
+def test_a_process_started_on_its_own_refuses_bad_settings_naming_each(tmp_path: Path, module: str) -> None:
+    """As in an image: no ``qsr up`` in front, the process itself refuses, every problem in its log."""
+    env = _env(tmp_path, QSR_ENV="production", QSR_SECRET_KEY="s" * 40, QSR_MAX_DELIVER="none")
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", module, "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    log = result.stderr
+    assert (
+        "QSR_INTERNAL_SECRET：" in log
+        and "QSR_PII_KEY：" in log
+        and "QSR_MAX_DELIVER：'none' 不是整数" in log
+    )
+    assert "QSR_SECRET_KEY：" not in log and "s" * 40 not in log  # the one set is fine, and never echoed
+
+
 def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     """``qsr up`` until its banner is printed: the process and what it printed."""
     launcher = subprocess.Popen(
