@@ -1,0 +1,87 @@
+"""What ``qsr up`` checks beyond the settings' own fields: packs that load, the region table, the ports."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from services.common import preflight
+from services.common.policy import PACKS_DIR
+from services.common.settings import SERVICES
+from tests.harness import free_port
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """A development system on free ports; what preflight reads comes from the environment, as under qsr up."""
+    values = {
+        "QSR_ENV": "development",
+        "QSR_DATA_DIR": str(tmp_path / "var"),
+        "QSR_GATEWAY_PORT": str(free_port()),
+        "QSR_EMBEDDED_NATS_PORT": str(free_port()),
+        **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{free_port()}" for s in SERVICES},
+    }
+    for name in ("QSR_NATS_URL", "QSR_DATABASE_URL", "QSR_GRADING_PACKS_DIR", "QSR_REGION_TABLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def test_a_sound_system_has_no_problem(env: dict[str, str]) -> None:
+    settings, problems = preflight.check(env)
+    assert problems == [] and settings is not None and settings.development
+
+
+def test_a_pack_that_does_not_load_is_named_with_its_file_and_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    packs = Path(shutil.copytree(PACKS_DIR, tmp_path / "packs"))
+    text = (packs / "jiangsu.yaml").read_text(encoding="utf-8")
+    (packs / "jiangsu.yaml").write_text(
+        text.replace("extends: national", "extends: nationwide"), encoding="utf-8"
+    )
+    monkeypatch.setenv("QSR_GRADING_PACKS_DIR", str(packs))
+    _, [problem] = preflight.check(env)
+    assert problem.startswith("QSR_GRADING_PACKS_DIR：规则包有误：jiangsu.yaml 第 ") and "请改正" in problem
+
+
+def test_the_region_table_must_be_readable_with_the_shipped_columns(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    _, [missing] = preflight.check({**env, "QSR_REGION_TABLE": str(tmp_path / "gb2260-2026.csv")})
+    assert missing.startswith("QSR_REGION_TABLE：") and "不是可读的文件" in missing
+    (tmp_path / "gb2260-2026.csv").write_text("代码,名称\n110000,北京市\n", encoding="utf-8")
+    _, [columns] = preflight.check({**env, "QSR_REGION_TABLE": str(tmp_path / "gb2260-2026.csv")})
+    assert "缺少列 code, level, name, parent_code" in columns
+
+
+def test_a_region_table_problem_is_reported_with_the_settings_problems(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("QSR_MAX_DELIVER", "0")
+    settings, problems = preflight.check({**env, "QSR_REGION_TABLE": str(tmp_path / "none.csv")})
+    assert settings is None
+    assert [p.split("：")[0] for p in problems] == ["QSR_MAX_DELIVER", "QSR_REGION_TABLE"]
+
+
+def test_a_port_given_twice_or_taken_is_named(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QSR_EXAM_URL", f"http://127.0.0.1:{env['QSR_GATEWAY_PORT']}")
+    monkeypatch.setenv("QSR_REPORTING_URL", "http://127.0.0.1")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(env["QSR_EMBEDDED_NATS_PORT"])))
+        taken.listen()
+        _, problems = preflight.check(env)
+        # With an external NATS, its port is not qsr up's to check.
+        _, external = preflight.check({**env, "QSR_NATS_URL": "nats://127.0.0.1:4222"})
+    assert len(problems) == 3, problems
+    assert problems[0].startswith("QSR_REPORTING_URL：") and "没有写明端口" in problems[0]
+    assert problems[1] == (
+        f"端口 {env['QSR_GATEWAY_PORT']} 同时给了 gateway（QSR_GATEWAY_PORT）、exam（QSR_EXAM_URL）。"
+        "请给每个进程不同的端口。"
+    )
+    assert problems[2].startswith("QSR_EMBEDDED_NATS_PORT：") and "已被占用" in problems[2]
+    assert "QSR_EMBEDDED_NATS_PORT" not in " ".join(external)
