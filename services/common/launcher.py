@@ -82,6 +82,12 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
+class ExitedDuringStartup(RuntimeError):
+    def __init__(self, name: str, code: int) -> None:
+        super().__init__(f"{name} exited with code {code} during start-up")
+        self.name = name
+
+
 def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     pending = dict(urls)
@@ -90,7 +96,7 @@ def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes
             for name, url in list(pending.items()):
                 process = processes.get(name)
                 if process is not None and process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {process.returncode} during start-up")
+                    raise ExitedDuringStartup(name, process.returncode)
                 try:
                     if client.get(f"{url}/readyz").status_code == 200:
                         del pending[name]
@@ -258,6 +264,8 @@ Press Ctrl-C to stop.""",
         return 0
     except (TimeoutError, RuntimeError) as exc:
         print(f"QSR could not start: {exc} (see {system.data_dir / 'logs'})", file=sys.stderr, flush=True)
+        if isinstance(exc, ExitedDuringStartup):
+            _print_log_tail(system.data_dir / "logs" / f"{exc.name}.log")
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -265,6 +273,15 @@ Press Ctrl-C to stop.""",
         print("stopping…", flush=True)
         system.shutdown()
         print("stopped.", flush=True)
+
+
+def _print_log_tail(log: Path, lines: int = 20) -> None:
+    """The end of a process's log, where its reason for exiting is, so that the user need not open it."""
+    try:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return
+    print(f"--- the last lines of {log}:", *tail, sep="\n", file=sys.stderr, flush=True)
 
 
 def _log_in(*, development: bool) -> str:

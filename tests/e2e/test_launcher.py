@@ -172,6 +172,23 @@ def test_a_process_started_on_its_own_refuses_bad_settings_naming_each(tmp_path:
     assert "QSR_SECRET_KEY：" not in log and "s" * 40 not in log  # the one set is fine, and never echoed
 
 
+def test_a_process_that_dies_during_start_up_is_explained_on_the_terminal(tmp_path: Path) -> None:
+    """Settings that pass but a database that does not answer: the reason is printed, not only its log's name."""
+    nobody = free_port()
+    env = _env(tmp_path, QSR_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:{nobody}/qsr_{{service}}")
+    result = subprocess.run(
+        [sys.executable, "-m", "services.common.launcher", "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "exited with code" in result.stderr and "the last lines of" in result.stderr
+    assert "ConnectionRefusedError" in result.stderr  # the log's own last words
+    assert "stopped." in result.stdout
+
+
 def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     """``qsr up`` until its banner is printed: the process and what it printed."""
     launcher = subprocess.Popen(
