@@ -90,17 +90,22 @@ def _processes_naming(text: str) -> list[int]:
     return found
 
 
-def _refused(tmp_path: Path, env: dict[str, str]) -> list[str]:
-    """Runs ``qsr up`` expecting it to refuse its settings: the problems it printed, after checking that it
-    answered within seconds and left nothing behind."""
-    began = time.monotonic()
-    result = subprocess.run(
+def _run_up(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``qsr up`` to its end (it is expected to refuse or fail): its exit code and what it printed."""
+    return subprocess.run(
         [sys.executable, "-m", "services.common.launcher", "up"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
+
+
+def _refused(tmp_path: Path, env: dict[str, str]) -> list[str]:
+    """Runs ``qsr up`` expecting it to refuse its settings: the problems it printed, after checking that it
+    answered within seconds and left nothing behind."""
+    began = time.monotonic()
+    result = _run_up(env)
     assert time.monotonic() - began < 15, "the settings are checked before anything is waited for"
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "启动中" not in result.stdout  # it never began to start
@@ -142,9 +147,7 @@ def test_a_port_already_taken_is_reported_before_anything_starts(tmp_path: Path)
         taken.bind(("127.0.0.1", int(env["QSR_GATEWAY_PORT"])))
         taken.listen()
         began = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", "services.common.launcher", "up"], env=env, capture_output=True, text=True
-        )
+        result = _run_up(env)
     assert time.monotonic() - began < 15 and result.returncode == 2, result.stderr
     [problem] = result.stderr.splitlines()[1:]
     assert problem.strip().startswith("QSR_GATEWAY_PORT：") and "已被占用" in problem
@@ -176,13 +179,7 @@ def test_a_process_that_dies_during_start_up_is_explained_on_the_terminal(tmp_pa
     """Settings that pass but a database that does not answer: the reason is printed, not only its log's name."""
     nobody = free_port()
     env = _env(tmp_path, QSR_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:{nobody}/qsr_{{service}}")
-    result = subprocess.run(
-        [sys.executable, "-m", "services.common.launcher", "up"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_up(env, timeout=120)
     assert result.returncode == 1, result.stderr
     assert "exited with code" in result.stderr and "the last lines of" in result.stderr
     assert "ConnectionRefusedError" in result.stderr  # the log's own last words
