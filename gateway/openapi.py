@@ -97,12 +97,11 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
     },
     "ValidationProblem": {
         "title": "ValidationProblem",
-        "description": "提交的数据无效（422）：errors 逐一列出出错的字段。",
+        "description": "提交的数据无效（422）：errors 逐一列出出错的字段（不涉及具体字段的 422 没有 errors）。",
         "allOf": [
             {"$ref": "#/components/schemas/Problem"},
             {
                 "type": "object",
-                "required": ["errors"],
                 "properties": {
                     "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ProblemFieldError"}}
                 },
@@ -306,7 +305,7 @@ def _unique(operation_id: str, taken: set[str]) -> str:
 
 def _with_problems(operation: dict[str, Any], statuses: Iterable[int]) -> None:
     """The problem+json responses of ``statuses`` on ``operation``; one the operation describes itself (its
-    own description of a 422) keeps its words and gets the problem body."""
+    own description of a 422) keeps its words and gets the problem body, without the general example."""
     responses = operation.setdefault("responses", {})
     for status in sorted(set(statuses)):
         name, response = PROBLEM_RESPONSES[status]
@@ -314,7 +313,12 @@ def _with_problems(operation: dict[str, Any], statuses: Iterable[int]) -> None:
         if own is None or own.get("description") in (None, "", FASTAPI_422):
             responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
         else:
-            responses[str(status)] = {**response, "description": own["description"]}
+            body = {"schema": response["content"][PROBLEM_JSON]["schema"]}
+            responses[str(status)] = {
+                **response,
+                "description": own["description"],
+                "content": {PROBLEM_JSON: body},
+            }
 
 
 def _proxied_statuses(operation: Mapping[str, Any], method: str) -> list[int]:
