@@ -162,7 +162,7 @@ def test_the_documentation_pages_are_the_gateways(system: System, document: dict
     with httpx.Client(base_url=system.url("gateway"), timeout=10) as gateway:
         swagger = gateway.get("/docs")
         assert swagger.status_code == 200 and "/openapi.json" in swagger.text
-        assert '"persistAuthorization": true' in swagger.text
+        assert '"persistAuthorization": true' in swagger.text and '"deepLinking": true' in swagger.text
         redoc = gateway.get("/redoc")
         assert redoc.status_code == 200 and "/openapi.json" in redoc.text
         for service in SERVICES:
