@@ -7,14 +7,17 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.accounts import authenticate
 from gateway.identity import IdentityCache
+from gateway.openapi import ServiceDocuments
 from gateway.proxy import Proxy
 from gateway.ratelimit import Headers, RateLimited, RateLimits, with_headers
 from gateway.stream import EventHub
@@ -29,9 +32,16 @@ EVENTS_PREFIX = "/api/v1/events/"
 LOGIN_PATH = "/auth/token"
 # Probes must not fail because someone else is flooding the gateway.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
+# A service's own documentation pages (switched off; its document is merged into the gateway's): the
+# gateway answers them with a redirect to its own /docs, at the service's operations.
+DOC_PAGES = {f"{API_PREFIX}{service}/{page}": service for service in SERVICES for page in ("docs", "redoc")}
+# Swagger UI keeps the token across reloads, and filters the many tags by a word.
+SWAGGER_UI = {"persistAuthorization": True, "filter": True, "displayRequestDuration": True}
 
 
 class TokenRequest(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{"username": "wenshui", "password": "demo"}]}}
+
     username: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=200)
 
@@ -63,7 +73,7 @@ class ProxyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        proxied = path.startswith(API_PREFIX) and not path.startswith(EVENTS_PREFIX)
+        proxied = path.startswith(API_PREFIX) and not path.startswith(EVENTS_PREFIX) and path not in DOC_PAGES
         limited = self.limits.enabled and path not in UNLIMITED_PATHS
         if not proxied and not limited:
             await self.app(scope, receive, send)
@@ -135,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.gateway_max_body_bytes,
     )
     limits = RateLimits(settings)
+    documents = ServiceDocuments(lambda: app.openapi(), upstreams)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,12 +153,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = EventHub(bus)
         app.state.bus, app.state.hub = bus, hub
         await proxy.start()
+        documents.start(proxy.client)
         bus.start()
         hub.start()
         _end_streams_on_shutdown(hub)
         try:
             yield
         finally:
+            await documents.stop()
             await hub.stop()
             await bus.close()
             await proxy.aclose()
@@ -157,6 +170,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="统一入口：登录、管辖范围、路由 /api/v1/<service>/…、实时事件流。",
         version="1",
         lifespan=lifespan,
+        # Served below: the merged document of the gateway and every service.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -172,7 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=TokenResponse,
         tags=["auth 登录"],
         summary="登录，取得访问令牌",
-        responses=too_many,
+        responses={401: {"description": "UNAUTHENTICATED：用户名或密码错误"}, **too_many},
     )
     async def token(body: TokenRequest) -> TokenResponse:
         # Every attempt counts, successful or not: a success must not let a guesser start afresh.
@@ -187,6 +204,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             role=caller.role,
             region_code=caller.region_code,
         )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_document() -> Response:
+        return Response(await documents.current(), media_type="application/json")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="QSR API — Swagger UI", swagger_ui_parameters=SWAGGER_UI
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="QSR API — ReDoc")
+
+    for page in DOC_PAGES:
+
+        @app.get(page, include_in_schema=False)
+        async def service_docs(request: Request) -> RedirectResponse:
+            tag = documents.first_tags.get(DOC_PAGES[request.url.path])
+            return RedirectResponse(f"/docs#/{quote(tag, safe='')}" if tag else "/docs", status_code=307)
 
     @app.get("/healthz", tags=["health 健康检查"])
     async def healthz() -> dict[str, str]:

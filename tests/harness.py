@@ -29,8 +29,8 @@ from services.common.events import (
     make_event,
 )
 from services.common.ids import new_id
-from services.common.launcher import nats_server_binary
-from services.common.settings import Settings
+from services.common.launcher import System, nats_server_binary
+from services.common.settings import SERVICES, Settings
 
 T = TypeVar("T")
 
@@ -75,12 +75,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def on_socket(app: Any, *, lifespan: str = "auto") -> AsyncIterator[str]:
+async def on_socket(app: Any, *, lifespan: str = "auto", port: int | None = None) -> AsyncIterator[str]:
     """``app`` served by uvicorn on a real local socket (for what cannot be answered in process: an event
-    stream that never ends, an upstream of the gateway); yields its base URL."""
+    stream that never ends, an upstream of the gateway), on ``port`` or a free one; yields its base URL."""
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
@@ -150,6 +150,28 @@ async def drop_databases(template: str) -> None:
             await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@contextmanager
+def running_system(data_dir: Path, database_url: str) -> Iterator[System]:
+    """The whole system as ``qsr up`` runs it: nats-server, five services and the gateway, each a process."""
+    ports = {name: free_port() for name in (*SERVICES, "gateway")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "QSR_ENV": "development",
+        "QSR_DATA_DIR": str(data_dir),
+        "QSR_DATABASE_URL": database_url,
+        "QSR_ACK_WAIT_SECONDS": "2",
+        **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
+    }
+    nats_port = free_port()
+    env["QSR_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
+    running = System(data_dir=data_dir, env=env, ports=ports, nats_port=nats_port)
+    try:
+        running.start(timeout=90)
+        yield running
+    finally:
+        running.shutdown()
 
 
 def make_settings(nats: NatsServer, database_url: str, tmp_path: Path, **overrides: Any) -> Settings:

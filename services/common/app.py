@@ -78,7 +78,14 @@ def _health_router() -> APIRouter:
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
 
-    @router.get("/dead-letters", summary="死信：多次投递仍无法处理的事件", tags=["events 事件"])
+    return router
+
+
+def _dead_letters_router() -> APIRouter:
+    # Not a probe: the gateway forwards it, and its document lists it under events only.
+    router = APIRouter(tags=["events 事件"])
+
+    @router.get("/dead-letters", summary="死信：多次投递仍无法处理的事件")
     async def list_dead_letters(db: DbDep, caller: CallerDep, limit: int = 100) -> list[DeadLetterPublic]:
         if caller.role != "admin" and caller.level != "province":
             raise Forbidden("仅省级用户或运维管理员可查看死信")
@@ -167,9 +174,14 @@ def create_service_app(
             await bus.close()
             await db.dispose()
 
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    # No documentation pages of its own: the service's document (/openapi.json, internal) is merged into the
+    # gateway's, whose /docs can try every operation with a user's token.
+    app = FastAPI(
+        title=title, description=description, version="1", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(_health_router())
+    app.include_router(_dead_letters_router())
     app.include_router(router)
     return app

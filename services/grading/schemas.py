@@ -141,6 +141,20 @@ class HistoryPage(BaseModel):
 class SignalCreate(BaseModel):
     """A risk signal from a regulator or another system: 行政处罚, 事故, 投诉核实, 信用分类, 约谈, 召回."""
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "kind": "penalty",
+                    "occurred_on": "2026-10-15",
+                    "heavier": True,
+                    "ref": "文市监罚〔2026〕18 号",
+                    "note": "生产不符合安全标准的燃气灶，从重处罚",
+                }
+            ]
+        }
+    }
+
     kind: ReportedKind
     occurred_on: date
     heavier: bool = Field(False, description="从重处罚 (penalty only)")

@@ -11,6 +11,25 @@ from services.common.db import UTCDateTime
 
 
 class SpotCheckCreate(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "enterprise_id": "0f3c2a7e-5b1d-4e8a-9c6f-2d4b8a1e7c3f",
+                    "product": "家用燃气灶",
+                    "batch": "JZT-2B-20261102",
+                    "verdict": "failed",
+                    "failed_items": ["熄火保护装置", "燃气导管"],
+                    "sampled_on": "2026-11-02",
+                    "kind": "spot_check",
+                    "standard": "GB 16410-2020 家用燃气灶具",
+                    "sampled_at": "producer",
+                    "lab": "山西省产品质量监督检验研究院",
+                }
+            ]
+        }
+    }
+
     enterprise_id: str = Field(title="被抽查单位 id", min_length=1, max_length=36)
     product: str = Field(title="产品名称", min_length=1, max_length=200)
     batch: str = Field(title="批次/型号", min_length=1, max_length=100)

@@ -130,7 +130,35 @@ class LedgerFields(BaseModel):
 
 
 class EnterpriseCreate(LedgerFields):
-    pass
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "uscc": "91141121MA0K2A3B4E",
+                    "name": "文水县示范阀门有限公司",
+                    "kind": "production",
+                    "region_code": "141121",
+                    "station_code": "141121001",
+                    "registered_address": "山西省吕梁市文水县凤城镇工业园区 8 号",
+                    "principal_name": "张建国",
+                    "principal_phone": "13835800001",
+                    "employees": 25,
+                    "revenue_wan_yuan": 1500,
+                    "size_year": 2025,
+                    "product_categories": [],
+                    "certificates": [
+                        {
+                            "kind": "production_licence",
+                            "number": "XK21-001-00001",
+                            "valid_until": "2028-06-30",
+                        }
+                    ],
+                    "entry_reason": "spot_check",
+                    "entry_note": "2026 年省级监督抽查发现",
+                }
+            ]
+        }
+    }
 
 
 class EnterpriseUpdate(BaseModel):
