@@ -144,9 +144,11 @@ def shape_error(err: Mapping[str, Any]) -> tuple[str, str]:
         position = err.get("loc", ())[-1] if len(err.get("loc", ())) > 1 else None
         where = f"（第 {position} 个字符处）" if isinstance(position, int) else ""
         return code, f"请求体不是有效的 JSON{where}，请检查括号、引号和逗号"
-    for key in ("expected", "expected_tags", "expected_schemes"):
-        if key in ctx:
-            ctx[key] = _choices(ctx[key])
+    for key, value in ctx.items():
+        if key in ("expected", "expected_tags", "expected_schemes"):
+            ctx[key] = _choices(value)
+        elif isinstance(value, float) and value.is_integer():
+            ctx[key] = int(value)  # 应大于 0, not 0.0
     try:
         return code, template.format(**ctx)
     except (KeyError, IndexError, ValueError):
