@@ -29,8 +29,8 @@ from services.common.events import (
     make_event,
 )
 from services.common.ids import new_id
-from services.common.launcher import nats_server_binary
-from services.common.settings import Settings
+from services.common.launcher import System, nats_server_binary
+from services.common.settings import SERVICES, Settings
 
 T = TypeVar("T")
 
@@ -94,6 +94,24 @@ async def on_socket(app: Any, *, lifespan: str = "auto") -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def whole_system(tmp_path: Path, database_url: str, **env: str) -> System:
+    """The whole system as ``qsr up`` runs it (nats-server, five services, the gateway, each a process) on free
+    ports, not started yet; ``env`` adds to the environment of every process."""
+    ports = {name: free_port() for name in (*SERVICES, "gateway")}
+    nats_port = free_port()
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "QSR_ENV": "development",
+        "QSR_DATA_DIR": str(tmp_path),
+        "QSR_DATABASE_URL": database_url,
+        "QSR_ACK_WAIT_SECONDS": "2",
+        "QSR_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
+        **env,
+    }
+    return System(data_dir=tmp_path, env=environment, ports=ports, nats_port=nats_port)
 
 
 class NatsServer:

@@ -18,7 +18,7 @@ import pytest_asyncio
 from services.common.launcher import System
 from services.common.settings import SERVICES
 from tests.e2e.client import login
-from tests.harness import database_template, drop_databases, enterprise_body, free_port, make_uscc
+from tests.harness import database_template, drop_databases, enterprise_body, make_uscc, whole_system
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.e2e]
 
@@ -36,19 +36,7 @@ FAILING = "dead_letters.list"  # armed to raise in exam: an unhandled exception 
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     tmp_path = tmp_path_factory.mktemp("errors")
     database_url = database_template(tmp_path)
-    ports = {name: free_port() for name in (*SERVICES, "gateway")}
-    nats_port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "QSR_ENV": "development",
-        "QSR_DATA_DIR": str(tmp_path),
-        "QSR_DATABASE_URL": database_url,
-        "QSR_ACK_WAIT_SECONDS": "2",
-        "QSR_UNKNOWN_UNIT_WAIT_SECONDS": "0.3",
-        "QSR_NATS_URL": f"nats://127.0.0.1:{nats_port}",
-        **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
-    }
-    running = System(data_dir=tmp_path, env=env, ports=ports, nats_port=nats_port)
+    running = whole_system(tmp_path, database_url, QSR_UNKNOWN_UNIT_WAIT_SECONDS="0.3")
     try:
         (tmp_path / "logs").mkdir()
         running.start_nats()
@@ -150,42 +138,51 @@ async def test_a_body_that_is_not_json_is_body_not_json(
     assert [error["code"] for error in body["errors"]] == ["BODY_NOT_JSON"]
 
 
-async def test_registry_not_found_forbidden_conflict_and_unknown_routes(
-    gateway: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
-) -> None:
-    wenshui = tokens["wenshui"]
-    missing = "/api/v1/registry/enterprises/no-such-unit"
-    problem(await gateway.get(missing, headers=wenshui), 404, "ENTERPRISE_NOT_FOUND", missing)
-
-    change = {"old_code": "141121", "new_code": "141122", "effective_on": "2026-01-01", "note": "批复"}
-    problem(
-        await gateway.post("/api/v1/registry/region-changes", json=change, headers=wenshui),
+# Not found, forbidden, conflicting, unknown routes: (user or None, method, path, JSON body, status, code).
+REFUSALS = [
+    ("wenshui", "GET", "/api/v1/registry/enterprises/no-such-unit", None, 404, "ENTERPRISE_NOT_FOUND"),
+    (
+        "wenshui",
+        "POST",
+        "/api/v1/registry/region-changes",
+        {"old_code": "141121", "new_code": "141122", "effective_on": "2026-01-01", "note": "批复"},
         403,
         "REGION_CHANGE_PROVINCE_ONLY",
-        "/api/v1/registry/region-changes",
-    )
+    ),
+    ("wenshui", "POST", "/api/v1/registry/enterprises", "duplicate", 409, "ENTERPRISE_DUPLICATE_USCC"),
+    ("wenshui", "GET", "/api/v1/registry/no/such/route", None, 404, "NOT_FOUND"),
+    ("wenshui", "DELETE", "/api/v1/registry/enterprises", None, 405, "METHOD_NOT_ALLOWED"),
+    ("wenshui", "GET", "/api/v1/grading/enterprises/no-such-unit", None, 404, "GRADING_NOT_FOUND"),
+    ("wenshui", "POST", "/api/v1/grading/recompute-jobs", {"full": True}, 403, "FORBIDDEN"),
+    ("wenshui", "GET", "/api/v1/inspection/spot-checks/no-such-check", None, 404, "SPOT_CHECK_NOT_FOUND"),
+    ("wenshui", "GET", "/api/v1/reporting/summary?region=140000", None, 403, "REGION_OUT_OF_JURISDICTION"),
+    ("wenshui", "GET", "/api/v1/reporting/nothing-here", None, 404, "NOT_FOUND"),
+    ("wenshui", "GET", "/api/v1/exam/questions", None, 404, "NOT_FOUND"),
+    ("wenshui", "GET", "/api/v1/exam/dead-letters", None, 403, "FORBIDDEN"),
+    ("wenshui", "GET", "/api/v1/nosuch/things", None, 404, "SERVICE_NOT_FOUND"),
+    (None, "GET", "/api/v1/registry/enterprises", None, 401, "UNAUTHENTICATED"),
+    (None, "GET", "/api/v1/events/stream", None, 401, "UNAUTHENTICATED"),
+    (None, "GET", "/no-such-page", None, 404, "NOT_FOUND"),
+]
 
-    body = enterprise_body(make_uscc(903))
-    assert (await gateway.post("/api/v1/registry/enterprises", json=body, headers=wenshui)).status_code == 201
-    problem(
-        await gateway.post("/api/v1/registry/enterprises", json=body, headers=wenshui),
-        409,
-        "ENTERPRISE_DUPLICATE_USCC",
-        "/api/v1/registry/enterprises",
-    )
 
-    problem(
-        await gateway.get("/api/v1/registry/no/such/route", headers=wenshui),
-        404,
-        "NOT_FOUND",
-        "/api/v1/registry/no/such/route",
-    )
-    problem(
-        await gateway.delete("/api/v1/registry/enterprises", headers=wenshui),
-        405,
-        "METHOD_NOT_ALLOWED",
-        "/api/v1/registry/enterprises",
-    )
+@pytest.mark.parametrize(("user", "method", "path", "body", "status", "code"), REFUSALS)
+async def test_refusals_of_every_service_and_the_gateway_have_the_shape(
+    gateway: httpx.AsyncClient,
+    tokens: dict[str, dict[str, str]],
+    user: str | None,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    code: str,
+) -> None:
+    headers = tokens[user] if user else {}
+    if body == "duplicate":
+        body = enterprise_body(make_uscc(903))
+        assert (await gateway.post(path, json=body, headers=headers)).status_code == 201
+    response = await gateway.request(method, path, json=body, headers=headers)
+    problem(response, status, code, path.partition("?")[0])
 
 
 async def test_an_unreadable_import_file_is_refused_in_chinese_without_pythons_words(
@@ -216,9 +213,6 @@ async def test_grading_errors_have_the_shape(
     gateway: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
 ) -> None:
     wenshui = tokens["wenshui"]
-    unknown = "/api/v1/grading/enterprises/no-such-unit"
-    problem(await gateway.get(unknown, headers=wenshui), 404, "GRADING_NOT_FOUND", unknown)
-
     signals = "/api/v1/grading/enterprises/no-such-unit/signals"
     bad = problem(
         await gateway.post(signals, json={"kind": "penalty", "occurred_on": "去年"}, headers=wenshui),
@@ -243,13 +237,6 @@ async def test_grading_errors_have_the_shape(
         }
     ]
 
-    problem(
-        await gateway.post("/api/v1/grading/recompute-jobs", json={"full": True}, headers=wenshui),
-        403,
-        "FORBIDDEN",
-        "/api/v1/grading/recompute-jobs",
-    )
-
 
 async def test_inspection_errors_have_the_shape(
     gateway: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
@@ -272,38 +259,6 @@ async def test_inspection_errors_have_the_shape(
     assert fields(
         problem(await gateway.post(path, json=body, headers=wenshui), 422, "VALIDATION_FAILED", path)
     ) == {"product": "FIELD_REQUIRED"}
-    missing = "/api/v1/inspection/spot-checks/no-such-check"
-    problem(await gateway.get(missing, headers=wenshui), 404, "SPOT_CHECK_NOT_FOUND", missing)
-
-
-async def test_reporting_and_exam_errors_have_the_shape(
-    gateway: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
-) -> None:
-    wenshui = tokens["wenshui"]
-    problem(
-        await gateway.get("/api/v1/reporting/summary?region=140000", headers=wenshui),
-        403,
-        "REGION_OUT_OF_JURISDICTION",
-        "/api/v1/reporting/summary",
-    )
-    problem(
-        await gateway.get("/api/v1/reporting/nothing-here", headers=wenshui),
-        404,
-        "NOT_FOUND",
-        "/api/v1/reporting/nothing-here",
-    )
-    problem(
-        await gateway.get("/api/v1/exam/questions", headers=wenshui),
-        404,
-        "NOT_FOUND",
-        "/api/v1/exam/questions",
-    )
-    problem(
-        await gateway.get("/api/v1/exam/dead-letters", headers=wenshui),
-        403,
-        "FORBIDDEN",
-        "/api/v1/exam/dead-letters",
-    )
 
 
 async def test_an_unhandled_exception_is_a_500_with_the_request_id_logged_not_shown(
@@ -325,7 +280,6 @@ async def test_an_unhandled_exception_is_a_500_with_the_request_id_logged_not_sh
 async def test_the_gateways_own_errors_and_answers_carry_a_request_id(
     gateway: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
 ) -> None:
-    problem(await gateway.get("/no-such-page"), 404, "NOT_FOUND", "/no-such-page")
     login = problem(
         await gateway.post("/auth/token", json={"username": "wenshui"}),
         422,
@@ -339,19 +293,6 @@ async def test_the_gateways_own_errors_and_answers_carry_a_request_id(
         "UNAUTHENTICATED",
         "/auth/token",
     )
-    problem(
-        await gateway.get("/api/v1/registry/enterprises"),
-        401,
-        "UNAUTHENTICATED",
-        "/api/v1/registry/enterprises",
-    )
-    problem(
-        await gateway.get("/api/v1/nosuch/things", headers=tokens["wenshui"]),
-        404,
-        "SERVICE_NOT_FOUND",
-        "/api/v1/nosuch/things",
-    )
-    problem(await gateway.get("/api/v1/events/stream"), 401, "UNAUTHENTICATED", "/api/v1/events/stream")
     healthz = await gateway.get("/healthz")
     assert healthz.status_code == 200 and len(healthz.headers["x-request-id"]) == 32
 
