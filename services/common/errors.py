@@ -144,7 +144,7 @@ def validation_problem(exc: RequestValidationError) -> QSRError:
     errors = shape_errors(exc.errors())
     if any(err["code"] == BODY_NOT_JSON for err in errors):
         return BodyNotJson(errors[0]["message"], errors=errors)
-    count = f"共 {len(errors)} 处" if len(errors) > 1 else ""
+    count = f"（共 {len(errors)} 处）" if len(errors) > 1 else ""
     return Invalid(f"请求参数校验失败{count}，请检查 errors 中列出的字段", errors=errors)
 
 
