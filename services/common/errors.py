@@ -49,7 +49,7 @@ class QSRError(Exception):
     """Base of every error a caller may see. Subclasses fix ``status``, ``code`` and ``title``.
 
     ``field=`` names the input at fault: on a 422 it becomes the one entry of ``errors`` (``errors=`` gives the
-    whole list instead). Other keyword arguments are extension members of the body (``current_version``,
+    whole list instead); a 422 that names no field (an unreadable file) has no ``errors``, other statuses never. Other keyword arguments are extension members of the body (``current_version``,
     ``holders``, ``max_bytes``)."""
 
     status: int = 400
@@ -68,9 +68,9 @@ class QSRError(Exception):
         body = problem_body(
             self.status, self.code, self.title, self.detail, instance=instance, request_id=request_id
         )
-        if self.status == 422:
-            if errors is None:
-                errors = [{"field": field, "code": self.code, "message": self.detail}] if field else []
+        if self.status == 422 and errors is None and field:
+            errors = [{"field": field, "code": self.code, "message": self.detail}]
+        if self.status == 422 and errors:
             body["errors"] = errors
         body.update(extra)
         return body
