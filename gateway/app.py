@@ -18,16 +18,24 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.accounts import authenticate
 from gateway.identity import IdentityCache
 from gateway.openapi import ServiceDocuments
-from gateway.proxy import Proxy
+from gateway.proxy import Proxy, check_path
 from gateway.ratelimit import Headers, RateLimited, RateLimits, with_headers
 from gateway.stream import EventHub
 from services.common.auth import Caller, issue_token
-from services.common.errors import QSRError, Unauthorized, install_error_handlers, problem_response
+from services.common.errors import (
+    ErrorMiddleware,
+    QSRError,
+    Unauthorized,
+    error_response,
+    install_error_handlers,
+)
 from services.common.events import asyncapi_document
 from services.common.messaging import Bus
+from services.common.request_context import raw_path
 from services.common.settings import SERVICES, Settings, get_settings
 
 API_PREFIX = "/api/v1/"
+RAW_API_PREFIX = API_PREFIX.encode()
 EVENTS_PREFIX = "/api/v1/events/"
 LOGIN_PATH = "/auth/token"
 # Probes must not fail because someone else is flooding the gateway.
@@ -75,6 +83,12 @@ class ProxyMiddleware:
             return
         proxied = path.startswith(API_PREFIX) and not path.startswith(EVENTS_PREFIX) and path not in DOC_PAGES
         limited = self.limits.enabled and path not in UNLIMITED_PATHS
+        raw = raw_path(scope)
+        try:
+            check_path(raw)
+        except QSRError as exc:
+            await error_response(exc, scope)(scope, receive, send)
+            return
         if not proxied and not limited:
             await self.app(scope, receive, send)
             return
@@ -86,15 +100,22 @@ class ProxyMiddleware:
             if proxied:
                 if refusal is not None:
                     raise refusal
-                service, _, rest = path[len(API_PREFIX) :].partition("/")
-                await self.proxy.forward(scope, receive, with_headers(send, quota), service, rest, internal)
+                # Routed by the raw path: an escaped slash (registry%2F…) is not a separator here either.
+                service, _, rest = (
+                    raw[len(RAW_API_PREFIX) :].partition(b"/")
+                    if raw.startswith(RAW_API_PREFIX)
+                    else (b"", b"", b"")
+                )
+                await self.proxy.forward(
+                    scope, receive, with_headers(send, quota), service.decode("latin-1"), rest, internal
+                )
                 return
         except RateLimited as exc:
-            await problem_response(exc.status, exc.problem(path), exc.headers)(scope, receive, send)
+            await error_response(exc, scope, exc.headers)(scope, receive, send)
             return
         except QSRError as exc:
             headers = {name.decode(): value.decode() for name, value in quota}
-            await problem_response(exc.status, exc.problem(path), headers)(scope, receive, send)
+            await error_response(exc, scope, headers)(scope, receive, send)
             return
         await self.app(scope, receive, with_headers(send, quota))
 
@@ -180,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RateLimited)
     async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
-        return problem_response(exc.status, exc.problem(request.url.path), exc.headers)
+        return error_response(exc, request.scope, exc.headers)
 
     too_many = {429: {"description": "RATE_LIMITED：请求过于频繁，请稍后再试（见 Retry-After）"}}
 
@@ -270,6 +291,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(ProxyMiddleware, proxy=proxy, identities=identities, limits=limits)
+    app.add_middleware(ErrorMiddleware, front_door=True)  # outermost: every answer has its request id
     return app
 
 

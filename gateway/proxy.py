@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
+from urllib.parse import unquote, unquote_to_bytes
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from starlette.types import Message, Receive, Scope, Send
+from yarl import URL
 
 from services.common.auth import IDENTITY_HEADER
 from services.common.errors import QSRError
+from services.common.request_context import PREFIX_HEADER, REQUEST_ID_HEADER, as_sent
 
 T = TypeVar("T")
 
@@ -45,6 +47,7 @@ DROP_REQUEST = HOP_BY_HOP | {
     b"x-forwarded-for",
     b"x-forwarded-proto",
     b"x-forwarded-host",
+    PREFIX_HEADER,
 }
 # The gateway's uvicorn writes its own Date and Server: the upstream's would be second copies.
 DROP_RESPONSE = HOP_BY_HOP | {b"set-cookie", b"content-length", b"x-request-id", b"date", b"server"}
@@ -58,6 +61,31 @@ BUFFER_LIMIT = 1 << 20
 # a request that waits longer than POOL_SECONDS for a free connection is a 504.
 POOL_SIZE = 256
 CONNECT_SECONDS, POOL_SECONDS, KEEPALIVE_SECONDS = 3.0, 5.0, 30.0
+
+
+class PathInvalid(QSRError):
+    status, code, title = 400, "PATH_INVALID", "请求路径无效"
+
+
+# A control character, as sent or escaped (%00): no service path has one, and some clients and servers cut
+# the path there.
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+# A "." or ".." segment, also when escaped (%2e%2e) or cut out by an escaped slash (..%2F) or a backslash.
+_DOT_SEGMENT = re.compile(rb"(?:^|[/\\])\.\.?(?:[/\\]|$)")
+
+
+def check_path(raw: bytes) -> None:
+    """Refuses a path the gateway will not pass on (400 ``PATH_INVALID``).
+
+    Dot segments are refused rather than forwarded: the path goes upstream as the caller sent it, but whether a
+    ``..`` there steps out of the service's prefix would depend on every hop after the gateway (an HTTP client
+    or a reverse proxy that normalises it would take ``/api/v1/registry/../openapi.json`` to the service's
+    ``/openapi.json``). No client of the API sends them: clients remove dot segments before sending."""
+    decoded = unquote_to_bytes(raw) if b"%" in raw else raw
+    if _CONTROL.search(decoded) or _CONTROL.search(raw):
+        raise PathInvalid("请求路径含有控制字符（如 %00），请检查请求地址")
+    if _DOT_SEGMENT.search(decoded):
+        raise PathInvalid("请求路径不能含有 . 或 .. 路径段（包括 %2e%2e、..%2F 等编码形式）")
 
 
 class UnknownService(QSRError):
@@ -210,11 +238,12 @@ class Proxy:
             self._client = self._session = None
 
     async def forward(
-        self, scope: Scope, receive: Receive, send: Send, service: str, path: str, internal_identity: str
+        self, scope: Scope, receive: Receive, send: Send, service: str, path: bytes, internal_identity: str
     ) -> None:
+        """``path``: the rest of the raw path after ``/api/v1/<service>/``, passed on as the caller sent it."""
         base = self.upstreams.get(service)
         if base is None:
-            raise UnknownService(f"没有名为 {service} 的服务")
+            raise UnknownService(f"没有名为 {as_sent(service.encode('latin-1'))} 的服务" if service else None)
         session = self._session
         assert session is not None, "the proxy is started in the gateway's lifespan"
         request_id = prior_forwarded = host = b""
@@ -224,8 +253,8 @@ class Proxy:
         for name, value in scope["headers"]:
             if name not in DROP_REQUEST:
                 headers.append((name.decode("latin-1"), value.decode("latin-1")))
-            elif name == b"x-request-id":
-                request_id = value
+            elif name == REQUEST_ID_HEADER:
+                request_id = value  # one, set by the ErrorMiddleware in front
             elif name == b"x-forwarded-for":
                 prior_forwarded = value
             elif name == b"host":
@@ -238,7 +267,6 @@ class Proxy:
         declared = int(length) if length is not None and not chunked and length.isdigit() else None
         if declared is not None and declared > self.max_body_bytes:
             raise _too_large(self.max_body_bytes)
-        request_id = request_id or uuid.uuid4().hex.encode()
         client_host = (scope.get("client") or ("",))[0].encode()
         forwarded = prior_forwarded + b", " + client_host if prior_forwarded else client_host
         headers += [
@@ -247,10 +275,12 @@ class Proxy:
             ("x-forwarded-for", forwarded.decode("latin-1")),
             ("x-forwarded-proto", scope.get("scheme", "http")),
             ("x-forwarded-host", host.decode("latin-1")),
+            ("x-forwarded-prefix", f"/api/v1/{service}"),
         ]
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = f"{base}/{path}?{query}" if query else f"{base}/{path}"
-        bulk = BULK_PATH.search(path) is not None
+        query = as_sent(scope.get("query_string", b""))
+        # Not decoded, not normalised (yarl would resolve dot segments and re-escape): the caller's own path.
+        url = URL(f"{base}/{as_sent(path)}?{query}" if query else f"{base}/{as_sent(path)}", encoded=True)
+        bulk = BULK_PATH.search(unquote(path.decode("latin-1"))) is not None
 
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -292,7 +322,7 @@ class Proxy:
             response_headers = [
                 (k.lower(), v) for k, v in upstream.raw_headers if k.lower() not in DROP_RESPONSE
             ]
-            response_headers.append((b"x-request-id", request_id))
+            response_headers.append((REQUEST_ID_HEADER, request_id))
             size = upstream.content_length
             if size is not None and size <= BUFFER_LIMIT:
                 try:

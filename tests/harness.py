@@ -152,21 +152,29 @@ async def drop_databases(template: str) -> None:
         await conn.close()
 
 
-@contextmanager
-def running_system(data_dir: Path, database_url: str) -> Iterator[System]:
-    """The whole system as ``qsr up`` runs it: nats-server, five services and the gateway, each a process."""
+def whole_system(tmp_path: Path, database_url: str, **env: str) -> System:
+    """The whole system as ``qsr up`` runs it (nats-server, five services, the gateway, each a process) on free
+    ports, not started yet; ``env`` adds to the environment of every process."""
     ports = {name: free_port() for name in (*SERVICES, "gateway")}
-    env = {
+    nats_port = free_port()
+    environment = {
         "PATH": "/usr/bin:/bin",
         "QSR_ENV": "development",
-        "QSR_DATA_DIR": str(data_dir),
+        "QSR_DATA_DIR": str(tmp_path),
         "QSR_DATABASE_URL": database_url,
         "QSR_ACK_WAIT_SECONDS": "2",
+        "QSR_NATS_URL": f"nats://127.0.0.1:{nats_port}",
         **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
+        **env,
     }
-    nats_port = free_port()
-    env["QSR_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
-    running = System(data_dir=data_dir, env=env, ports=ports, nats_port=nats_port)
+    return System(data_dir=tmp_path, env=environment, ports=ports, nats_port=nats_port)
+
+
+@contextmanager
+def running_system(data_dir: Path, database_url: str, **env: str) -> Iterator[System]:
+    """The whole system as ``qsr up`` runs it: nats-server, five services and the gateway, each a process;
+    ``env`` adds to the environment of every process."""
+    running = whole_system(data_dir, database_url, **env)
     try:
         running.start(timeout=90)
         yield running

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.common import failpoints
 from services.common.arrivals import Arrivals
 from services.common.auth import CallerDep
 from services.common.db import Database, as_utc, migrate
-from services.common.errors import Forbidden, install_error_handlers
+from services.common.errors import ErrorMiddleware, Forbidden, install_error_handlers
 from services.common.messaging import (
     Bus,
     Handler,
@@ -89,6 +90,7 @@ def _dead_letters_router() -> APIRouter:
     async def list_dead_letters(db: DbDep, caller: CallerDep, limit: int = 100) -> list[DeadLetterPublic]:
         if caller.role != "admin" and caller.level != "province":
             raise Forbidden("仅省级用户或运维管理员可查看死信")
+        failpoints.hit("dead_letters.list")
         async with db.session() as session:
             rows = await dead_letters(session, limit=min(limit, 500))
         return [
@@ -181,6 +183,7 @@ def create_service_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(ErrorMiddleware)
     app.include_router(_health_router())
     app.include_router(_dead_letters_router())
     app.include_router(router)

@@ -1,6 +1,8 @@
-"""Failure injection for crash tests: ``QSR_FAILPOINTS="inbox.after_commit=exit"`` makes the process die there.
+"""Failure injection for crash tests: ``QSR_FAILPOINTS="inbox.after_commit=exit"`` makes the process die there;
+``=raise`` makes the code there fail with an unexpected exception instead (a bug, a lost connection).
 
-Empty in real use; the crash tests set it on a real service process to kill it mid-flight.
+Empty in real use; the crash tests set it on a real service process to kill it mid-flight, the error tests to
+see what a caller gets from a failure nobody foresaw.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ def _parse(spec: str) -> dict[str, str]:
 _POINTS = _parse(os.environ.get("QSR_FAILPOINTS", ""))
 
 
+class FailpointError(RuntimeError):
+    """Raised at an armed ``raise`` failpoint."""
+
+
 def hit(name: str) -> None:
-    """Act on the failpoint ``name`` if it is armed: ``exit`` ends the process at once, as a crash would."""
-    if _POINTS.get(name) == "exit":
+    """Act on the failpoint ``name`` if it is armed: ``exit`` ends the process at once, as a crash would;
+    ``raise`` raises FailpointError."""
+    action = _POINTS.get(name)
+    if action == "exit":
         os._exit(75)
+    if action == "raise":
+        raise FailpointError(f"failpoint {name}")

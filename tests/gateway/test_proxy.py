@@ -25,6 +25,7 @@ pytestmark = pytest.mark.asyncio
 async def _echo(request: Request) -> Response:
     body = {
         "path": request.url.path,
+        "raw_path": request.scope["raw_path"].decode("latin-1"),
         "query": request.url.query,
         "headers": dict(request.headers),
         "body": (await request.body()).decode(),
@@ -85,6 +86,19 @@ async def test_the_proxy_forwards_the_request_and_a_signed_identity_only(setting
     assert response.headers["x-request-id"] == "req-1"
     assert response.headers["x-upstream"] == "yes"
     assert "set-cookie" not in response.headers  # upstream cookies never reach the caller
+
+
+async def test_the_path_goes_upstream_as_sent_with_the_public_prefix(settings: Settings) -> None:
+    async with echo_upstream() as upstream:
+        async with serving(create_app(settings.model_copy(update={"registry_url": upstream}))) as client:
+            headers = {**await _token(client), "X-Forwarded-Prefix": "/evil"}
+            response = await client.get(
+                "/api/v1/registry/enterprises/a%2Fb%20%E6%96%87?q=%E6%96%87", headers=headers
+            )
+    echoed = response.json()
+    assert echoed["raw_path"] == "/enterprises/a%2Fb%20%E6%96%87"  # not decoded, not re-escaped
+    assert echoed["query"] == "q=%E6%96%87"
+    assert echoed["headers"]["x-forwarded-prefix"] == "/api/v1/registry"  # the caller's is dropped
 
 
 async def test_a_request_id_is_made_when_the_caller_has_none(settings: Settings) -> None:

@@ -97,7 +97,7 @@ async def test_spot_check_input_is_checked(settings: Settings) -> None:
         bad_date = await inspection.post(
             "/spot-checks", json={**spot_check(unit), "sampled_on": "yesterday"}, headers=headers
         )
-        assert bad_date.status_code == 422 and bad_date.json()["errors"][0]["loc"][-1] == "sampled_on"
+        assert bad_date.status_code == 422 and bad_date.json()["errors"][0]["field"] == "sampled_on"
         future = await inspection.post(
             "/spot-checks", json={**spot_check(unit), "sampled_on": "2999-01-01"}, headers=headers
         )

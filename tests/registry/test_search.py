@@ -334,7 +334,7 @@ async def test_a_bad_cursor_or_one_of_another_order_is_refused(settings: Setting
         ):
             response = await client.get(f"/enterprises?{query}", headers=headers)
             assert response.status_code == 422, query
-            assert response.json()["field"] == "cursor"
+            assert response.json()["errors"][0]["field"] == "cursor"
         assert (
             await client.get(f"/enterprises?sort=name&cursor={by_name}", headers=headers)
         ).status_code == 200

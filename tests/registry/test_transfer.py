@@ -465,3 +465,37 @@ async def test_columns_left_out_of_the_sheet_keep_what_is_stored(settings: Setti
         assert history.json()["items"][-1]["changes"] == {
             "product_categories": [["gas_stove"], ["electric_bicycle"]]
         }
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [
+        ("utf-8", "文水县𠮷祥阀门有限公司"),  # no BOM
+        ("utf-8-sig", "文水县𠮷祥阀门有限公司"),  # Excel's "CSV UTF-8"
+        ("gbk", "文水县吉祥阀门有限公司"),  # Excel's "CSV" on a Chinese Windows
+        ("gb18030", "文水县𠮷祥阀门有限公司"),  # 𠮷 is outside GBK: four bytes in GB18030
+    ],
+)
+async def test_a_csv_in_utf8_gbk_or_gb18030_imports_the_same_text(
+    settings: Settings, encoding: str, name: str
+) -> None:
+    app = create_app(settings)
+    async with serving(app) as client:
+        rows = [sheet_row(make_uscc(1), 单位名称=name, 注册地址="文水县凤城镇（东区）")]
+        accepted = await upload(client, settings, WENSHUI, as_csv(rows, encoding=encoding), "台账.csv")
+        assert accepted.status_code == 201, accepted.text
+        assert accepted.json()["created"] == 1, accepted.json()
+        unit = (await units_by_uscc(app))[make_uscc(1)]
+        assert (unit.name, unit.registered_address) == (name, "文水县凤城镇（东区）")
+
+
+async def test_a_csv_in_neither_encoding_is_refused_naming_its_line_without_the_codecs_words(
+    settings: Settings,
+) -> None:
+    async with serving(create_app(settings)) as client:
+        good = as_csv([sheet_row(make_uscc(1)), sheet_row(make_uscc(2))], encoding="gbk")
+        refused = await upload(client, settings, WENSHUI, good + b"\x81\xff,\x00\xfe\n", "台账.csv")
+        assert refused.status_code == 422 and refused.json()["code"] == "IMPORT_FILE_UNREADABLE"
+        detail = refused.json()["detail"]
+        assert "GB18030" in detail and "UTF-8" in detail and "第 4 行" in detail, detail
+        assert "codec" not in detail and "0x" not in detail and "decode" not in detail

@@ -27,6 +27,7 @@ from services.common.db import Database, as_utc, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.ids import new_id
 from services.common.pagination import Page
+from services.common.shape_errors import shape_errors
 from services.inspection import checklists
 from services.inspection import repository as inspection_repository
 from services.inspection.models import (
@@ -146,8 +147,7 @@ async def create_planned(
 
 def _invalid(index: int, raw: Any, exc: ValidationError) -> OperationOutcome:
     raw = raw if isinstance(raw, dict) else {}
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
+    first = shape_errors(exc.errors())[0]
     seq = raw.get("device_seq")
     return OperationOutcome(
         index=index,
@@ -156,7 +156,7 @@ def _invalid(index: int, raw: Any, exc: ValidationError) -> OperationOutcome:
         device_seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
         status="rejected",
         code="OPERATION_INVALID",
-        message=f"操作格式无效：{where}：{first['msg']}",
+        message=f"操作格式无效：{first['field']}：{first['message']}",
     )
 
 

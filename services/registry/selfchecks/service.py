@@ -23,6 +23,7 @@ from services.common.events import SELF_CHECK_OVERDUE, SelfCheckOverdue
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import Page
+from services.common.shape_errors import shape_errors
 from services.common.workdays import calendar_known_between
 from services.registry import audit, service
 from services.registry.models import Enterprise, SelfCheck, SelfCheckDuty
@@ -151,13 +152,11 @@ def validate_content(kind: str, content: Mapping[str, Any]) -> BaseModel:
     try:
         return CONTENT_MODELS[kind].model_validate(content)
     except ValidationError as exc:
-        errors = [
-            {"loc": ["content", *err.get("loc", ())], "msg": err.get("msg", "")} for err in exc.errors()
-        ]
+        errors = shape_errors(exc.errors(), prefix="content")
         first = errors[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        where = ".".join(str(part) for part in first["loc"])
-        raise ContentInvalid(f"{KIND_NAMES[kind]}内容有误（{where}）：{message}", errors=errors) from None
+        raise ContentInvalid(
+            f"{KIND_NAMES[kind]}内容有误（{first['field']}）：{first['message']}", errors=errors
+        ) from None
 
 
 async def check_manager(

@@ -50,17 +50,42 @@ def sniff(upload: UploadFile) -> Literal["xlsx", "csv"]:
     raise ImportFileType("仅支持 .xlsx 或 .csv 文件")
 
 
-def _csv_encoding(binary: io.BufferedIOBase | Any) -> str:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        while block := binary.read(1 << 20):
+_NOT_TEXT = "文件不是有效的 UTF-8 或 GB18030（GBK）编码的 CSV，请在 Excel 中另存为“CSV UTF-8”后重试"
+
+
+def _first_bad_line(binary: io.BufferedIOBase | Any, encoding: str) -> int | None:
+    """The line (as the sheet numbers it) of the first byte that ``encoding`` cannot decode, or None."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    while block := binary.read(1 << 20):
+        try:
             decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            return line + block.count(b"\n", 0, max(exc.start, 0))
+        line += block.count(b"\n")
+    try:
         decoder.decode(b"", final=True)
-        return "utf-8-sig"
     except UnicodeDecodeError:
-        return "gb18030"
+        return line
+    return None
+
+
+def _csv_encoding(binary: io.BufferedIOBase | Any) -> str:
+    """UTF-8 (with or without BOM) if the whole file is UTF-8, else GB18030 (which includes GBK and GB2312),
+    else refused, naming the first line that is neither."""
+    try:
+        if _first_bad_line(binary, "utf-8") is None:
+            return "utf-8-sig"
+        binary.seek(0)
+        line = _first_bad_line(binary, "gb18030")
+        if line is None:
+            return "gb18030"
+        raise ImportFileUnreadable(f"{_NOT_TEXT}（第 {line} 行起无法识别）")
     finally:
         binary.seek(0)
+
+
+_NOT_XLSX = "无法读取该 .xlsx 文件：文件可能已损坏，或不是 Excel 工作簿；请用 Excel 打开后另存为 .xlsx 再导入"
 
 
 def _size_of(binary: Any) -> int:
@@ -81,7 +106,7 @@ def _calamine_rows(binary: Any) -> Iterator[Sequence[object]]:
     except ImportFileUnreadable:
         raise
     except Exception as exc:  # calamine raises its own kinds for a file that is not a workbook
-        raise ImportFileUnreadable(f"无法读取该 .xlsx 文件（{type(exc).__name__}）") from exc
+        raise ImportFileUnreadable(_NOT_XLSX) from exc
     yield from rows
 
 
@@ -94,7 +119,7 @@ def _sheet_rows(binary: Any, kind: str) -> Iterator[Sequence[object]]:
         try:
             workbook = load_workbook(binary, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
-            raise ImportFileUnreadable(f"无法读取该 .xlsx 文件（{type(exc).__name__}）") from exc
+            raise ImportFileUnreadable(_NOT_XLSX) from exc
         try:
             if not workbook.worksheets:
                 raise ImportFileUnreadable("该 .xlsx 文件没有工作表")
@@ -106,10 +131,15 @@ def _sheet_rows(binary: Any, kind: str) -> Iterator[Sequence[object]]:
         return
     encoding = _csv_encoding(binary)
     text = io.TextIOWrapper(binary, encoding=encoding, newline="")
+    reader = csv.reader(text)
     try:
-        yield from csv.reader(text)
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise ImportFileUnreadable(f"CSV 文件格式有误：{exc}") from exc
+        yield from reader
+    except UnicodeDecodeError as exc:  # checked above; kept so that no codec's text reaches the caller
+        raise ImportFileUnreadable(_NOT_TEXT) from exc
+    except csv.Error as exc:  # a NUL byte (a binary file), a field over the size limit
+        raise ImportFileUnreadable(
+            f"CSV 文件格式有误（第 {reader.line_num} 行）：可能不是文本文件，或某个单元格过长"
+        ) from exc
     finally:
         text.detach()
 

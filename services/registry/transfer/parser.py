@@ -71,6 +71,7 @@ from services.common.auth import Caller
 from services.common.errors import QSRError
 from services.common.regions import level_of, prefix_of
 from services.common.settings import Settings
+from services.common.shape_errors import shape_error
 from services.registry import service
 from services.registry.schemas import ENTRY_REASON_NAMES, CertificateIn, LedgerFields
 from services.registry.transfer.errors import (
@@ -398,15 +399,6 @@ def unpack_rows(packed: list[tuple[Any, ...]]) -> list[Row]:
     return rows
 
 
-_PYDANTIC_MESSAGES = {
-    "string_too_long": "长度不能超过 {max_length} 个字符",
-    "string_too_short": "不能为空",
-    "too_long": "条目不能超过 {max_length} 个",
-    "greater_than_equal": "不能小于 {ge}",
-    "less_than_equal": "不能大于 {le}",
-    "string_pattern_mismatch": "格式有误",
-    "missing": "为必填项",
-}
 _PLACEHOLDERS: dict[str, Any] = {"uscc": "", "name": "", "region_code": "000000", "kind": None}
 
 
@@ -563,9 +555,8 @@ class RowReader:
                 if name in failed:
                     continue
                 failed.add(name)
-                template = _PYDANTIC_MESSAGES.get(err["type"], "取值无效")
                 header = PROBLEM_COLUMN.get(name, name)
-                row.fail(header, ValueInvalid, f"{header}{template.format(**err.get('ctx', {}))}")
+                row.fail(header, ValueInvalid, f"{header}：{shape_error(err)[1]}")
         kept = {k: v for k, v in values.items() if k not in failed}
         return LedgerFields.model_construct(**{**_PLACEHOLDERS, **kept})
 
