@@ -197,7 +197,7 @@ PROBLEM_RESPONSES: dict[int, tuple[str, dict[str, Any]]] = {
                 "提交的数据无效",
                 "请求参数校验失败，请检查 errors 中列出的字段",
                 ENTERPRISES,
-                errors=[{"field": "name", "code": "FIELD_REQUIRED", "message": "缺少必填字段：单位名称"}],
+                errors=[{"field": "name", "code": "FIELD_REQUIRED", "message": "缺少必填字段"}],
             ),
             "ValidationProblem",
         ),

@@ -147,7 +147,12 @@ def test_a_user_logs_in_as_the_document_says_and_calls_what_it_documents(
             headers=headers,
         )
         assert nameless.status_code == 422 and nameless.headers["content-type"] == PROBLEM_JSON
-        assert nameless.json()["errors"], nameless.text
+        # The documented body of invalid input, whose example is what the missing name really gives.
+        schemas = document["components"]["schemas"]
+        validation = {"$ref": "#/components/schemas/ValidationProblem", "components": {"schemas": schemas}}
+        jsonschema.validate(nameless.json(), validation)
+        example = document["components"]["responses"]["ValidationFailed"]["content"][PROBLEM_JSON]["example"]
+        assert nameless.json()["errors"] == example["errors"], nameless.text
 
 
 def test_the_request_examples_are_in_the_services_documents(document: dict[str, Any]) -> None:
