@@ -7,16 +7,14 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import delete, select
 from sqlalchemy import update as update_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
+from services.common.categories import product_categories
 from services.common.db import today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, QSRError
 from services.common.ids import new_id
@@ -40,7 +38,6 @@ from services.registry.schemas import (
     EnterprisePublic,
     EnterpriseUpdate,
     LedgerFields,
-    ProductCategory,
     RegionChangeIn,
     SitePublic,
     StatusChangeIn,
@@ -141,18 +138,6 @@ class StatusFinal(Conflict):
 
 class StatusDateInvalid(Invalid):
     code, title = "STATUS_DATE_INVALID", "经营状态生效日期有误"
-
-
-# ------------------------------------------------------------------------------------------ the catalogue
-
-_CATEGORIES = Path(__file__).parent / "data" / "categories.yaml"
-
-
-@cache
-def product_categories() -> dict[str, ProductCategory]:
-    """产品类别目录 (production licence, CCC and mandatory-standard classes), by code."""
-    document = yaml.safe_load(_CATEGORIES.read_text(encoding="utf-8"))
-    return {item["code"]: ProductCategory(**item) for item in document["categories"]}
 
 
 # ------------------------------------------------------------------------------------------ validation

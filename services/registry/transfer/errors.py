@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from services.common.errors import Conflict, Invalid, NotFound, QSRError
 
+# The refusals of a file any import makes live in the kernel's sheet reader.
+from services.common.sheets import ImportColumnsMissing, ImportFileType, ImportFileUnreadable
 
-class ImportColumnsMissing(Invalid):
-    code, title = "IMPORT_COLUMNS_MISSING", "导入文件缺少必填列"
-
-
-class ImportFileUnreadable(Invalid):
-    code, title = "IMPORT_FILE_UNREADABLE", "无法读取导入文件"
-
-
-class ImportFileType(Invalid):
-    code, title = "IMPORT_FILE_TYPE_UNSUPPORTED", "仅支持 .xlsx 或 .csv 文件"
+__all__ = ["ImportColumnsMissing", "ImportFileType", "ImportFileUnreadable"]
 
 
 class ImportFileTooLarge(QSRError):

@@ -4,10 +4,7 @@ worker thread or, for a large file, in a child process."""
 from __future__ import annotations
 
 import asyncio
-import codecs
-import csv
 import gc
-import io
 import multiprocessing
 import os
 import pickle
@@ -17,14 +14,17 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from functools import partial
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
-import python_calamine
 from fastapi import UploadFile
-from openpyxl import load_workbook
 
 from services.common.errors import QSRError
-from services.registry.transfer.errors import ImportColumnsMissing, ImportFileType, ImportFileUnreadable
+from services.common.sheets import (
+    ImportColumnsMissing,
+    ImportFileType,
+    ImportFileUnreadable,
+    sheet_rows,
+)
 from services.registry.transfer.parser import Row, RowReader, match_headers, pack_rows, unpack_rows
 
 CHUNK_ROWS = 2000  # rows validated, looked up and written per transaction
@@ -37,81 +37,9 @@ def _limits() -> ModuleType:
     return transfer
 
 
-def sniff(upload: UploadFile) -> Literal["xlsx", "csv"]:
-    head = upload.file.read(8)
-    upload.file.seek(0)
-    name = (upload.filename or "").lower()
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    if name.endswith((".xlsx", ".xls", ".xlsm")) or head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ImportFileType("不支持该 Excel 格式，请另存为 .xlsx 或 .csv（UTF-8）后再导入")
-    if name.endswith((".csv", ".txt")) or (upload.content_type or "").startswith("text/"):
-        return "csv"
-    raise ImportFileType("仅支持 .xlsx 或 .csv 文件")
-
-
-def _csv_encoding(binary: io.BufferedIOBase | Any) -> str:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        while block := binary.read(1 << 20):
-            decoder.decode(block)
-        decoder.decode(b"", final=True)
-        return "utf-8-sig"
-    except UnicodeDecodeError:
-        return "gb18030"
-    finally:
-        binary.seek(0)
-
-
-def _size_of(binary: Any) -> int:
-    size = binary.seek(0, os.SEEK_END)
-    binary.seek(0)
-    return size
-
-
-def _calamine_rows(binary: Any) -> Iterator[Sequence[object]]:
-    """The first sheet through calamine (about ten times faster than openpyxl, but it holds the whole sheet in
-    memory: some 18 bytes per byte of file). Rows start at the sheet's first row, so numbers match; columns
-    start at the first used one, which is harmless because columns are found by their headers."""
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_filelike(binary)
-        if not workbook.sheet_names:
-            raise ImportFileUnreadable("该 .xlsx 文件没有工作表")
-        rows = workbook.get_sheet_by_index(0).iter_rows()
-    except ImportFileUnreadable:
-        raise
-    except Exception as exc:  # calamine raises its own kinds for a file that is not a workbook
-        raise ImportFileUnreadable(f"无法读取该 .xlsx 文件（{type(exc).__name__}）") from exc
-    yield from rows
-
-
 def _sheet_rows(binary: Any, kind: str) -> Iterator[Sequence[object]]:
-    """The rows of a file, header first, blank rows included (so numbers match the sheet)."""
-    if kind == "xlsx" and _size_of(binary) <= _limits().XLSX_IN_MEMORY_MAX_BYTES:
-        yield from _calamine_rows(binary)
-        return
-    if kind == "xlsx":  # streamed by openpyxl: slower, but memory does not grow with the file
-        try:
-            workbook = load_workbook(binary, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
-            raise ImportFileUnreadable(f"无法读取该 .xlsx 文件（{type(exc).__name__}）") from exc
-        try:
-            if not workbook.worksheets:
-                raise ImportFileUnreadable("该 .xlsx 文件没有工作表")
-            sheet = workbook.worksheets[0]
-            sheet.reset_dimensions()  # some writers store a wrong size; read every row there is
-            yield from sheet.iter_rows(values_only=True)
-        finally:
-            workbook.close()
-        return
-    encoding = _csv_encoding(binary)
-    text = io.TextIOWrapper(binary, encoding=encoding, newline="")
-    try:
-        yield from csv.reader(text)
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise ImportFileUnreadable(f"CSV 文件格式有误：{exc}") from exc
-    finally:
-        text.detach()
+    """The rows of a file, header first (the kernel's reader, with this package's in-memory limit)."""
+    return sheet_rows(binary, kind, in_memory_max=_limits().XLSX_IN_MEMORY_MAX_BYTES)
 
 
 def _columns_of(header: Sequence[object] | None) -> dict[str, int]:

@@ -25,7 +25,7 @@ whole (422 ``IMPORT_COLUMNS_MISSING``, the missing columns listed in ``missing``
 ★从业人员（人）          employees           whole number
 ★营业收入（万元）        revenue_wan_yuan    number
  规模数据年度            size_year           e.g. 2025
- 产品类别                product_categories  codes or Chinese names of ``data/categories.yaml``, separated by
+ 产品类别                product_categories  codes or Chinese names of ``services/common/data/categories.yaml``, separated by
                                              、 or ; (a name that itself holds 、 is recognised whole)
  生产许可证编号          certificates        one or more numbers separated by ; or 、
  生产许可证有效期至      certificates        dates (2027-12-31, 2027/12/31, 2027年12月31日), one per number
@@ -58,10 +58,9 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
@@ -71,6 +70,7 @@ from services.common.auth import Caller
 from services.common.errors import QSRError
 from services.common.regions import level_of, prefix_of
 from services.common.settings import Settings
+from services.common.sheets import cell_text, normalise_header
 from services.registry import service
 from services.registry.schemas import ENTRY_REASON_NAMES, CertificateIn, LedgerFields
 from services.registry.transfer.errors import (
@@ -158,14 +158,9 @@ SHEET_SCALARS = (
 _LIST_SEPARATORS = re.compile(r"[、;；,，\n]")
 
 
-def _normalise_header(value: object) -> str:
-    text = unicodedata.normalize("NFKC", str(value or "")).lstrip("\ufeff")
-    return re.sub(r"[\s*★]", "", text).lower()
-
-
 _HEADER_FIELDS = {
-    **{_normalise_header(k): v for k, v in _ALIASES.items()},
-    **{_normalise_header(c.header): c.field for c in COLUMNS},
+    **{normalise_header(k): v for k, v in _ALIASES.items()},
+    **{normalise_header(c.header): c.field for c in COLUMNS},
 }
 
 
@@ -173,7 +168,7 @@ def match_headers(header: Sequence[object]) -> dict[str, int]:
     """Field → column index of a header row; raises ImportColumnsMissing naming every missing column."""
     found: dict[str, int] = {}
     for index, value in enumerate(header):
-        name = _HEADER_FIELDS.get(_normalise_header(value))
+        name = _HEADER_FIELDS.get(normalise_header(value))
         if name is not None and name not in found:
             found[name] = index
     missing = [c.header for c in COLUMNS if c.required and c.field not in found]
@@ -193,29 +188,6 @@ class CellError(Exception):
         super().__init__(message)
         self.error = error
         self.message = message
-
-
-def _text(value: object) -> str | None:
-    """A cell as trimmed text (None when blank): whole floats lose their ``.0``, dates become ISO."""
-    if value is None:
-        return None
-    if type(value) is str:  # most cells: skip the checks below (called for every cell of every row)
-        text = value.strip()
-        if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-            text = text[1:]
-        return text or None
-    if type(value) is int:
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).strip()
-    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-        text = text[1:]  # our CSV export's guard against spreadsheet formulas
-    return text or None
 
 
 def _number(text: str, header: str) -> float:
@@ -430,7 +402,7 @@ class RowReader:
         return frozenset(self.columns)
 
     def cells(self, raw: Sequence[object]) -> dict[str, str | None]:
-        return {name: _text(raw[i]) if i < len(raw) else None for name, i in self.columns.items()}
+        return {name: cell_text(raw[i]) if i < len(raw) else None for name, i in self.columns.items()}
 
     def read(self, number: int, raw: Sequence[object]) -> Row | None:
         cells = self.cells(raw)
