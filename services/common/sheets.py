@@ -39,6 +39,19 @@ class ImportFileType(Invalid):
     code, title = "IMPORT_FILE_TYPE_UNSUPPORTED", "仅支持 .xlsx 或 .csv 文件"
 
 
+# Row errors of an import (never raised: their code and title document what an error report may hold).
+class CellRequired(Invalid):
+    code, title = "IMPORT_CELL_REQUIRED", "必填项为空"
+
+
+class NumberInvalid(Invalid):
+    code, title = "IMPORT_NUMBER_INVALID", "不是有效的数字"
+
+
+class ChoiceInvalid(Invalid):
+    code, title = "IMPORT_CHOICE_INVALID", "不是可选的值"
+
+
 def sniff(upload: UploadFile) -> Literal["xlsx", "csv"]:
     """The kind of an uploaded sheet, by its first bytes, then its name or content type."""
     head = upload.file.read(8)

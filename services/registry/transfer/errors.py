@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from services.common.errors import Conflict, Invalid, NotFound, QSRError
 
-# The refusals of a file any import makes live in the kernel's sheet reader.
-from services.common.sheets import ImportColumnsMissing, ImportFileType, ImportFileUnreadable
+# The refusals of a file and the row errors every import shares live in the kernel's sheet reader.
+from services.common.sheets import (
+    CellRequired,
+    ChoiceInvalid,
+    ImportColumnsMissing,
+    ImportFileType,
+    ImportFileUnreadable,
+    NumberInvalid,
+)
 
-__all__ = ["ImportColumnsMissing", "ImportFileType", "ImportFileUnreadable"]
+__all__ = [
+    "CellRequired",
+    "ChoiceInvalid",
+    "ImportColumnsMissing",
+    "ImportFileType",
+    "ImportFileUnreadable",
+    "NumberInvalid",
+]
 
 
 class ImportFileTooLarge(QSRError):
@@ -19,20 +33,8 @@ class ImportJobNotFound(NotFound):
 
 
 # Row errors (never raised: their code and title document what an error sheet may hold).
-class CellRequired(Invalid):
-    code, title = "IMPORT_CELL_REQUIRED", "必填项为空"
-
-
-class NumberInvalid(Invalid):
-    code, title = "IMPORT_NUMBER_INVALID", "不是有效的数字"
-
-
 class DateInvalid(Invalid):
     code, title = "IMPORT_DATE_INVALID", "不是有效的日期"
-
-
-class ChoiceInvalid(Invalid):
-    code, title = "IMPORT_CHOICE_INVALID", "不是可选的值"
 
 
 class ValueInvalid(Invalid):
