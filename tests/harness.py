@@ -29,8 +29,8 @@ from services.common.events import (
     make_event,
 )
 from services.common.ids import new_id
-from services.common.launcher import nats_server_binary
-from services.common.settings import Settings
+from services.common.launcher import System, nats_server_binary
+from services.common.settings import SERVICES, Settings
 
 T = TypeVar("T")
 
@@ -349,3 +349,25 @@ async def stream_events(
             found.append(json.loads(msg.data))
     finally:
         await nc.close()
+
+
+@contextmanager
+def running_system(data_dir: Path, database_url: str) -> Iterator[System]:
+    """The whole system as ``qsr up`` runs it: nats-server, five services and the gateway, each a process."""
+    ports = {name: free_port() for name in (*SERVICES, "gateway")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "QSR_ENV": "development",
+        "QSR_DATA_DIR": str(data_dir),
+        "QSR_DATABASE_URL": database_url,
+        "QSR_ACK_WAIT_SECONDS": "2",
+        **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
+    }
+    nats_port = free_port()
+    env["QSR_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
+    running = System(data_dir=data_dir, env=env, ports=ports, nats_port=nats_port)
+    try:
+        running.start(timeout=90)
+        yield running
+    finally:
+        running.shutdown()
