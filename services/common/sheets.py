@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import python_calamine
 from openpyxl import load_workbook
@@ -137,6 +137,40 @@ def normalise_header(value: object) -> str:
     """A header as matched: NFKC (full-width brackets = half-width), no spaces, ``*`` or ``★``, lower case."""
     text = unicodedata.normalize("NFKC", str(value or "")).lstrip("\ufeff")
     return re.sub(r"[\s*★]", "", text).lower()
+
+
+class Column(NamedTuple):
+    """A column of an import: its header as the template writes it, the field it fills, whether it must be there."""
+
+    header: str
+    field: str
+    required: bool
+
+
+def header_fields(columns: Sequence[Column], aliases: dict[str, str]) -> dict[str, str]:
+    """Normalised header → field, for the columns and the other names a sheet may give them."""
+    return {
+        **{normalise_header(name): field for name, field in aliases.items()},
+        **{normalise_header(c.header): c.field for c in columns},
+    }
+
+
+def match_headers(
+    header: Sequence[object], columns: Sequence[Column], fields: dict[str, str], *, hint: str
+) -> dict[str, int]:
+    """Field → column index of a header row (the first of a repeated header wins); raises ImportColumnsMissing
+    naming every missing required column (``missing``), with ``hint`` on where to find a good header."""
+    found: dict[str, int] = {}
+    for index, value in enumerate(header):
+        name = fields.get(normalise_header(value))
+        if name is not None and name not in found:
+            found[name] = index
+    missing = [c.header for c in columns if c.required and c.field not in found]
+    if missing:
+        raise ImportColumnsMissing(
+            f"导入文件缺少必填列：{'、'.join(missing)}。第1行须为表头，{hint}", missing=missing
+        )
+    return found
 
 
 def cell_text(value: object) -> str | None:

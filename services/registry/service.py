@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -16,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Caller
 from services.common.categories import product_categories
 from services.common.db import today_cn, utcnow
-from services.common.errors import Conflict, Forbidden, Invalid, NotFound, QSRError
+from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.ids import new_id
+from services.common.problems import Problem
 from services.common.regions import is_valid_region, level_of
 from services.common.settings import Settings
 from services.common.uscc import normalise_uscc
@@ -145,19 +145,6 @@ class StatusDateInvalid(Invalid):
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an entered record: the field, and the error it raises."""
-
-    field: str
-    error: type[QSRError]
-    message: str
-
-    @property
-    def code(self) -> str:
-        return self.error.code
-
-
 def check_fields(data: LedgerFields, *, today: date) -> tuple[str | None, list[Problem]]:
     """台账录入校验: the normalised USCC and every problem of the record (pure; import reports them all)."""
     problems: list[Problem] = []
@@ -218,7 +205,7 @@ def raise_problems(problems: Sequence[Problem]) -> None:
         raise first.error(
             first.message,
             field=first.field,
-            errors=[{"field": p.field, "code": p.code, "message": p.message} for p in problems],
+            errors=[p.public() for p in problems],
         )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.common.categories import category_codes
-from services.common.errors import QSRError
+from services.common.problems import Problem
 from services.exam.bank.errors import (
     QuestionCategoryUnknown,
     QuestionInvalid,
@@ -41,22 +41,6 @@ class Draft:
     difficulty: int = 3
     source: str | None = None
     explanation: str | None = None
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a question: the field, the error (its code) and a Chinese message."""
-
-    field: str
-    error: type[QSRError]
-    message: str
-
-    @property
-    def code(self) -> str:
-        return self.error.code
-
-    def public(self) -> dict[str, str]:
-        return {"field": self.field, "code": self.code, "message": self.message}
 
 
 def normalise(draft: Draft) -> Draft:

@@ -38,29 +38,22 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from openpyxl import Workbook
 
+from services.common import sheets
 from services.common.categories import product_categories
 from services.common.sheets import (
     CellRequired,
     ChoiceInvalid,
-    ImportColumnsMissing,
+    Column,
     ImportFileUnreadable,
     NumberInvalid,
     cell_text,
-    normalise_header,
+    header_fields,
 )
 from services.exam.bank import rules
 from services.exam.bank.errors import DuplicateInFile, QuestionInvalid, QuestionKeyInvalid
-
-
-class Column(NamedTuple):
-    header: str
-    field: str
-    required: bool
-
 
 OPTION_COLUMNS = tuple(Column(f"选项{key}", f"option_{key}", False) for key in rules.OPTION_KEYS)
 COLUMNS: tuple[Column, ...] = (
@@ -79,14 +72,17 @@ COLUMNS: tuple[Column, ...] = (
 )
 HEADERS = [c.header for c in COLUMNS]
 HEADER_OF = {c.field: c.header for c in COLUMNS} | {"options": "选项A"}
-_HEADER_FIELDS = {normalise_header(c.header): c.field for c in COLUMNS} | {
-    normalise_header("题号"): "code",
-    normalise_header("题目类型"): "type",
-    normalise_header("题目类别"): "category",
-    normalise_header("正确答案"): "answer",
-    normalise_header("适用单位"): "kinds",
-    normalise_header("依据"): "source",
-}
+_HEADER_FIELDS = header_fields(
+    COLUMNS,
+    {
+        "题号": "code",
+        "题目类型": "type",
+        "题目类别": "category",
+        "正确答案": "answer",
+        "适用单位": "kinds",
+        "依据": "source",
+    },
+)
 _TYPES = {name: code for code, name in rules.TYPE_NAMES.items()} | {
     "单选": "single_choice",
     "单项选择题": "single_choice",
@@ -140,17 +136,7 @@ def match_headers(header: Sequence[object] | None) -> dict[str, int]:
     """Field → column index; raises ImportColumnsMissing naming every missing required column."""
     if header is None:
         raise ImportFileUnreadable("导入文件是空的：第1行须为表头，可下载导入模板")
-    found: dict[str, int] = {}
-    for index, value in enumerate(header):
-        name = _HEADER_FIELDS.get(normalise_header(value))
-        if name is not None and name not in found:
-            found[name] = index
-    missing = [c.header for c in COLUMNS if c.required and c.field not in found]
-    if missing:
-        raise ImportColumnsMissing(
-            f"导入文件缺少必填列：{'、'.join(missing)}。第1行须为表头，可下载导入模板", missing=missing
-        )
-    return found
+    return sheets.match_headers(header, COLUMNS, _HEADER_FIELDS, hint="可下载导入模板")
 
 
 def _choice(field: str, text: str, choices: dict[str, str]) -> str:

@@ -62,15 +62,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import ValidationError
 
+from services.common import sheets
 from services.common.auth import Caller
 from services.common.errors import QSRError
 from services.common.regions import level_of, prefix_of
 from services.common.settings import Settings
-from services.common.sheets import cell_text, normalise_header
+from services.common.sheets import Column, cell_text, header_fields
 from services.registry import service
 from services.registry.schemas import ENTRY_REASON_NAMES, CertificateIn, LedgerFields
 from services.registry.transfer.errors import (
@@ -78,17 +79,9 @@ from services.registry.transfer.errors import (
     ChoiceInvalid,
     DateInvalid,
     DuplicateInFile,
-    ImportColumnsMissing,
     NumberInvalid,
     ValueInvalid,
 )
-
-
-class Column(NamedTuple):
-    header: str
-    field: str
-    required: bool
-
 
 COLUMNS: tuple[Column, ...] = (
     Column("统一社会信用代码", "uscc", True),
@@ -158,26 +151,12 @@ SHEET_SCALARS = (
 _LIST_SEPARATORS = re.compile(r"[、;；,，\n]")
 
 
-_HEADER_FIELDS = {
-    **{normalise_header(k): v for k, v in _ALIASES.items()},
-    **{normalise_header(c.header): c.field for c in COLUMNS},
-}
+_HEADER_FIELDS = header_fields(COLUMNS, _ALIASES)
 
 
 def match_headers(header: Sequence[object]) -> dict[str, int]:
     """Field → column index of a header row; raises ImportColumnsMissing naming every missing column."""
-    found: dict[str, int] = {}
-    for index, value in enumerate(header):
-        name = _HEADER_FIELDS.get(normalise_header(value))
-        if name is not None and name not in found:
-            found[name] = index
-    missing = [c.header for c in COLUMNS if c.required and c.field not in found]
-    if missing:
-        raise ImportColumnsMissing(
-            f"导入文件缺少必填列：{'、'.join(missing)}。第1行须为表头，可下载导出文件作为模板",
-            missing=missing,
-        )
-    return found
+    return sheets.match_headers(header, COLUMNS, _HEADER_FIELDS, hint="可下载导出文件作为模板")
 
 
 # ------------------------------------------------------------------------------------------------ cells
