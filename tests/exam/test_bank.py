@@ -3,6 +3,8 @@ province's bank and the local questions of a city or county seen only where they
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -181,6 +183,11 @@ async def test_enterprise_accounts_cannot_read_the_bank(exam: httpx.AsyncClient,
         assert question["stem"] not in response.text and question["explanation"] not in response.text
     created = await exam.post("/questions", json=single_choice(), headers=company)
     assert created.status_code == 403 and created.json()["code"] == "QUESTION_BANK_REGULATOR_ONLY"
+    sheet = {"file": ("bank.csv", "题目编号,题型\n".encode(), "text/csv")}
+    imported = await exam.post("/questions/import", files=sheet, headers=company)
+    assert imported.status_code == 403 and imported.json()["code"] == "QUESTION_BANK_REGULATOR_ONLY"
+    station = await exam.post("/questions/import", files=sheet, headers=identity(settings, WENSHUI_STATION))
+    assert station.status_code == 403 and station.json()["code"] == "QUESTION_EDIT_FORBIDDEN"
 
 
 async def test_codes_are_unique_per_bank_and_the_list_filters_and_pages(
@@ -219,3 +226,19 @@ async def test_codes_are_unique_per_bank_and_the_list_filters_and_pages(
     assert len(seen) == len(set(seen)) == 5
     bad = await exam.get("/questions", params={"cursor": "nonsense"}, headers=headers)
     assert bad.status_code == 422
+
+
+async def test_concurrent_edits_of_one_version_make_one_new_version(
+    exam: httpx.AsyncClient, settings: Settings
+) -> None:
+    headers = identity(settings, SX_PROVINCE)
+    question = await create(exam, settings, SX_PROVINCE, single_choice())
+    edits = [single_choice(stem=f"第 {i} 种改法：生产单位适用总局第几号令？", version=1) for i in range(6)]
+    answers = await asyncio.gather(
+        *(exam.put(f"/questions/{question['id']}", json=body, headers=headers) for body in edits)
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409, 409, 409], [a.text for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"QUESTION_VERSION_STALE"}
+    winner = next(a.json() for a in answers if a.status_code == 200)
+    versions = (await exam.get(f"/questions/{question['id']}/versions", headers=headers)).json()
+    assert [v["version"] for v in versions] == [1, 2] and versions[1]["stem"] == winner["stem"]

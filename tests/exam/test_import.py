@@ -14,8 +14,9 @@ from openpyxl import load_workbook
 
 from services.common.auth import Caller
 from services.common.settings import Settings
+from services.exam.app import create_app
 from tests.exam.factories import IMPORT_HEADER, csv_file, row, xlsx_file
-from tests.harness import JIAOCHENG, SX_PROVINCE, WENSHUI, identity
+from tests.harness import JIAOCHENG, SX_PROVINCE, WENSHUI, identity, serving, statements
 
 pytestmark = pytest.mark.asyncio
 
@@ -191,3 +192,23 @@ async def test_the_shipped_demo_bank_imports_whole_and_names_its_sources(
     assert {q["type"] for q in questions.values()} == {"single_choice", "multiple_choice", "true_false"}
     again = (await upload(exam, settings, content, "bank.csv")).json()
     assert (again["created"], again["new_versions"], again["unchanged"]) == (0, 0, len(rows))
+
+
+async def test_an_import_writes_set_based_not_row_by_row(settings: Settings) -> None:
+    app = create_app(settings)
+    async with serving(app) as exam:
+        rows = [row(f"S-{i:04d}") for i in range(600)]
+        with statements(app) as seen:
+            report = (await upload(exam, settings, csv_file(rows), "big.csv")).json()
+        assert report["created"] == 600
+        writes = [s for s in seen if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+        assert 2 <= len(writes) <= 4, writes  # questions and versions: one executemany each
+        reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+        assert 2 <= len(reads) <= 3  # the codes looked up in chunks of 500
+
+        rows[7] = row("S-0007", 题干="改过的题干")
+        rows[300] = row("S-0300", 题干="也改过的题干")
+        with statements(app) as seen:
+            report = (await upload(exam, settings, csv_file(rows), "big.csv")).json()
+        assert (report["new_versions"], report["unchanged"]) == (2, 598)
+        assert 2 <= len([s for s in seen if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]) <= 4

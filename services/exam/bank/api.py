@@ -28,6 +28,8 @@ from services.exam.models import Question, QuestionVersion
 router = APIRouter(tags=["question bank 题库"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Writes read the question (locked: FOR UPDATE on PostgreSQL) before they change it; on SQLite the transaction
+# takes the write lock at once (immediate), so that two edits of one version queue, and the second is 409.
 
 
 def public(question: Question, version: QuestionVersion | None = None) -> QuestionPublic:
@@ -79,7 +81,7 @@ async def import_questions(
 
 @router.post("/questions", status_code=201, response_model=QuestionPublic, summary="录入题目（本级题库）")
 async def create_question(body: QuestionCreate, db: DbDep, caller: CallerDep) -> QuestionPublic:
-    async with db.transaction() as session:
+    async with db.transaction(immediate=True) as session:
         question = await service.create(session=session, caller=caller, body=body)
     return public(question)
 
@@ -156,13 +158,13 @@ async def list_versions(question_id: str, db: DbDep, caller: CallerDep) -> list[
 async def update_question(
     question_id: str, body: QuestionUpdate, db: DbDep, caller: CallerDep
 ) -> QuestionPublic:
-    async with db.transaction() as session:
+    async with db.transaction(immediate=True) as session:
         question = await service.update(session=session, caller=caller, question_id=question_id, body=body)
     return public(question)
 
 
 @router.post("/questions/{question_id}/retire", response_model=QuestionPublic, summary="停用题目（不再抽取）")
 async def retire_question(question_id: str, db: DbDep, caller: CallerDep) -> QuestionPublic:
-    async with db.transaction() as session:
+    async with db.transaction(immediate=True) as session:
         question = await service.retire(session=session, caller=caller, question_id=question_id)
     return public(question)

@@ -44,7 +44,7 @@ async def import_questions(*, db: Database, caller: Caller, upload: UploadFile) 
     versions: list[dict[str, Any]] = []
     unchanged = 0
     try:
-        async with db.transaction() as session:
+        async with db.transaction(immediate=True) as session:
             existing = await repository.by_codes(session, owner, [q.code for q in good])
             now = utcnow()
             ids = iter(new_ids(len(good)))
