@@ -42,12 +42,11 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 
 async def test_the_demo_bank_is_imported_and_kept_from_enterprises(system: System) -> None:
+    async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=20) as gateway:
+        province, wenshui, jiaocheng, company = [
+            await login(gateway, user) for user in ("sx-province", "wenshui", "jiaocheng", "ent-demo")
+        ]
     async with httpx.AsyncClient(base_url=system.url("gateway") + "/api/v1/exam", timeout=20) as exam:
-        gateway = httpx.AsyncClient(base_url=system.url("gateway"), timeout=20)
-        async with gateway:
-            province, wenshui, jiaocheng, company = [
-                await login(gateway, user) for user in ("sx-province", "wenshui", "jiaocheng", "ent-demo")
-            ]
         files = {"file": ("bank.csv", DEMO_BANK.read_bytes(), "text/csv")}
         report = await exam.post("/questions/import", files=files, headers=province)
         assert report.status_code == 200, report.text
