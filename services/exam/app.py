@@ -1,22 +1,24 @@
-"""exam: manager examinations (质量安全管理人员考核). Its database and health endpoints stand ready;
-the question bank, sampling and exams come with their own issue."""
+"""exam: manager examinations (质量安全管理人员考核). Now: the question bank (题库) and exam's own projection
+of the units and managers registry announces; plans, papers and sittings follow."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from services.common.app import create_service_app
 from services.common.settings import Settings
-
-router = APIRouter(tags=["exam 质量安全管理人员考核"])
+from services.exam.api import router
+from services.exam.events import HANDLERS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         "exam",
         title="QSR exam 质量安全管理人员考核服务",
-        description="质量安全总监、质量安全员监督抽查考核（待建设）。",
+        description="省局题库与市县本地题目（版本管理、停用、.xlsx/.csv 导入）；"
+        "考核对象：由台账事件同步的单位及其质量安全总监、质量安全员。",
         router=router,
+        handlers=HANDLERS,
         settings=settings,
     )
 

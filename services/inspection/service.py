@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
+from services.common.categories import category_codes
 from services.common.db import CHINA, as_utc, insert_at_commit, today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.events import (
@@ -61,16 +59,6 @@ class CategoryUnknown(Invalid):
 
 class RegulatorOnly(Forbidden):
     code, title = "SPOT_CHECK_REGULATOR_ONLY", "仅监管人员可录入抽查结果及复检结论"
-
-
-# Registry's 产品类别目录, read as data (inspection does not import registry's code).
-CATEGORIES_FILE = Path(__file__).parents[1] / "registry" / "data" / "categories.yaml"
-
-
-@cache
-def category_codes() -> frozenset[str]:
-    data = yaml.safe_load(CATEGORIES_FILE.read_text(encoding="utf-8"))
-    return frozenset(str(item["code"]) for item in data["categories"])
 
 
 async def record_spot_check(*, session: AsyncSession, caller: Caller, data: SpotCheckCreate) -> SpotCheck:

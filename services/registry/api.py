@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.app import DbDep
 from services.common.auth import CallerDep
+from services.common.categories import ProductCategory
 from services.common.pagination import MAX_LIMIT, Page
 from services.registry import (
     documents,
@@ -25,7 +26,6 @@ from services.registry.schemas import (
     EnterpriseCreate,
     EnterprisePublic,
     EnterpriseUpdate,
-    ProductCategory,
     RegionChangeIn,
     RegionChangePublic,
     StatusChangeIn,

@@ -327,10 +327,3 @@ class RegionChangePublic(RegionChangeIn):
     units_moved: int
     applied_by: str
     applied_at: UTCDateTime
-
-
-class ProductCategory(BaseModel):
-    code: str
-    name: str
-    regime: list[str]
-    focus: bool

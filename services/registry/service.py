@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import delete, select
 from sqlalchemy import update as update_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Caller
+from services.common.categories import product_categories
 from services.common.db import today_cn, utcnow
-from services.common.errors import Conflict, Forbidden, Invalid, NotFound, QSRError
+from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.ids import new_id
+from services.common.problems import Problem
 from services.common.regions import is_valid_region, level_of
 from services.common.settings import Settings
 from services.common.uscc import normalise_uscc
@@ -40,7 +38,6 @@ from services.registry.schemas import (
     EnterprisePublic,
     EnterpriseUpdate,
     LedgerFields,
-    ProductCategory,
     RegionChangeIn,
     SitePublic,
     StatusChangeIn,
@@ -143,34 +140,9 @@ class StatusDateInvalid(Invalid):
     code, title = "STATUS_DATE_INVALID", "经营状态生效日期有误"
 
 
-# ------------------------------------------------------------------------------------------ the catalogue
-
-_CATEGORIES = Path(__file__).parent / "data" / "categories.yaml"
-
-
-@cache
-def product_categories() -> dict[str, ProductCategory]:
-    """产品类别目录 (production licence, CCC and mandatory-standard classes), by code."""
-    document = yaml.safe_load(_CATEGORIES.read_text(encoding="utf-8"))
-    return {item["code"]: ProductCategory(**item) for item in document["categories"]}
-
-
 # ------------------------------------------------------------------------------------------ validation
 
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an entered record: the field, and the error it raises."""
-
-    field: str
-    error: type[QSRError]
-    message: str
-
-    @property
-    def code(self) -> str:
-        return self.error.code
 
 
 def check_fields(data: LedgerFields, *, today: date) -> tuple[str | None, list[Problem]]:
@@ -233,7 +205,7 @@ def raise_problems(problems: Sequence[Problem]) -> None:
         raise first.error(
             first.message,
             field=first.field,
-            errors=[{"field": p.field, "code": p.code, "message": p.message} for p in problems],
+            errors=[p.public() for p in problems],
         )
 
 

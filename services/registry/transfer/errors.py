@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from services.common.errors import Conflict, Invalid, NotFound, QSRError
 
+# The refusals of a file and the row errors every import shares live in the kernel's sheet reader.
+from services.common.sheets import (
+    CellRequired,
+    ChoiceInvalid,
+    ImportColumnsMissing,
+    ImportFileType,
+    ImportFileUnreadable,
+    NumberInvalid,
+)
 
-class ImportColumnsMissing(Invalid):
-    code, title = "IMPORT_COLUMNS_MISSING", "导入文件缺少必填列"
-
-
-class ImportFileUnreadable(Invalid):
-    code, title = "IMPORT_FILE_UNREADABLE", "无法读取导入文件"
-
-
-class ImportFileType(Invalid):
-    code, title = "IMPORT_FILE_TYPE_UNSUPPORTED", "仅支持 .xlsx 或 .csv 文件"
+__all__ = [
+    "CellRequired",
+    "ChoiceInvalid",
+    "ImportColumnsMissing",
+    "ImportFileType",
+    "ImportFileUnreadable",
+    "NumberInvalid",
+]
 
 
 class ImportFileTooLarge(QSRError):
@@ -26,20 +33,8 @@ class ImportJobNotFound(NotFound):
 
 
 # Row errors (never raised: their code and title document what an error sheet may hold).
-class CellRequired(Invalid):
-    code, title = "IMPORT_CELL_REQUIRED", "必填项为空"
-
-
-class NumberInvalid(Invalid):
-    code, title = "IMPORT_NUMBER_INVALID", "不是有效的数字"
-
-
 class DateInvalid(Invalid):
     code, title = "IMPORT_DATE_INVALID", "不是有效的日期"
-
-
-class ChoiceInvalid(Invalid):
-    code, title = "IMPORT_CHOICE_INVALID", "不是可选的值"
 
 
 class ValueInvalid(Invalid):

@@ -4,10 +4,7 @@ worker thread or, for a large file, in a child process."""
 from __future__ import annotations
 
 import asyncio
-import codecs
-import csv
 import gc
-import io
 import multiprocessing
 import os
 import pickle
@@ -17,14 +14,17 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from functools import partial
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
-import python_calamine
 from fastapi import UploadFile
-from openpyxl import load_workbook
 
 from services.common.errors import QSRError
-from services.registry.transfer.errors import ImportColumnsMissing, ImportFileType, ImportFileUnreadable
+from services.common.sheets import (
+    ImportColumnsMissing,
+    ImportFileType,
+    ImportFileUnreadable,
+    sheet_rows,
+)
 from services.registry.transfer.parser import Row, RowReader, match_headers, pack_rows, unpack_rows
 
 CHUNK_ROWS = 2000  # rows validated, looked up and written per transaction
@@ -37,111 +37,9 @@ def _limits() -> ModuleType:
     return transfer
 
 
-def sniff(upload: UploadFile) -> Literal["xlsx", "csv"]:
-    head = upload.file.read(8)
-    upload.file.seek(0)
-    name = (upload.filename or "").lower()
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    if name.endswith((".xlsx", ".xls", ".xlsm")) or head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ImportFileType("不支持该 Excel 格式，请另存为 .xlsx 或 .csv（UTF-8）后再导入")
-    if name.endswith((".csv", ".txt")) or (upload.content_type or "").startswith("text/"):
-        return "csv"
-    raise ImportFileType("仅支持 .xlsx 或 .csv 文件")
-
-
-_NOT_TEXT = "文件不是有效的 UTF-8 或 GB18030（GBK）编码的 CSV，请在 Excel 中另存为“CSV UTF-8”后重试"
-
-
-def _first_bad_line(binary: io.BufferedIOBase | Any, encoding: str) -> int | None:
-    """The line (as the sheet numbers it) of the first byte that ``encoding`` cannot decode, or None."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
-    while block := binary.read(1 << 20):
-        try:
-            decoder.decode(block)
-        except UnicodeDecodeError as exc:
-            return line + block.count(b"\n", 0, max(exc.start, 0))
-        line += block.count(b"\n")
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return line
-    return None
-
-
-def _csv_encoding(binary: io.BufferedIOBase | Any) -> str:
-    """UTF-8 (with or without BOM) if the whole file is UTF-8, else GB18030 (which includes GBK and GB2312),
-    else refused, naming the first line that is neither."""
-    try:
-        if _first_bad_line(binary, "utf-8") is None:
-            return "utf-8-sig"
-        binary.seek(0)
-        line = _first_bad_line(binary, "gb18030")
-        if line is None:
-            return "gb18030"
-        raise ImportFileUnreadable(f"{_NOT_TEXT}（第 {line} 行起无法识别）")
-    finally:
-        binary.seek(0)
-
-
-_NOT_XLSX = "无法读取该 .xlsx 文件：文件可能已损坏，或不是 Excel 工作簿；请用 Excel 打开后另存为 .xlsx 再导入"
-
-
-def _size_of(binary: Any) -> int:
-    size = binary.seek(0, os.SEEK_END)
-    binary.seek(0)
-    return size
-
-
-def _calamine_rows(binary: Any) -> Iterator[Sequence[object]]:
-    """The first sheet through calamine (about ten times faster than openpyxl, but it holds the whole sheet in
-    memory: some 18 bytes per byte of file). Rows start at the sheet's first row, so numbers match; columns
-    start at the first used one, which is harmless because columns are found by their headers."""
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_filelike(binary)
-        if not workbook.sheet_names:
-            raise ImportFileUnreadable("该 .xlsx 文件没有工作表")
-        rows = workbook.get_sheet_by_index(0).iter_rows()
-    except ImportFileUnreadable:
-        raise
-    except Exception as exc:  # calamine raises its own kinds for a file that is not a workbook
-        raise ImportFileUnreadable(_NOT_XLSX) from exc
-    yield from rows
-
-
 def _sheet_rows(binary: Any, kind: str) -> Iterator[Sequence[object]]:
-    """The rows of a file, header first, blank rows included (so numbers match the sheet)."""
-    if kind == "xlsx" and _size_of(binary) <= _limits().XLSX_IN_MEMORY_MAX_BYTES:
-        yield from _calamine_rows(binary)
-        return
-    if kind == "xlsx":  # streamed by openpyxl: slower, but memory does not grow with the file
-        try:
-            workbook = load_workbook(binary, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
-            raise ImportFileUnreadable(_NOT_XLSX) from exc
-        try:
-            if not workbook.worksheets:
-                raise ImportFileUnreadable("该 .xlsx 文件没有工作表")
-            sheet = workbook.worksheets[0]
-            sheet.reset_dimensions()  # some writers store a wrong size; read every row there is
-            yield from sheet.iter_rows(values_only=True)
-        finally:
-            workbook.close()
-        return
-    encoding = _csv_encoding(binary)
-    text = io.TextIOWrapper(binary, encoding=encoding, newline="")
-    reader = csv.reader(text)
-    try:
-        yield from reader
-    except UnicodeDecodeError as exc:  # checked above; kept so that no codec's text reaches the caller
-        raise ImportFileUnreadable(_NOT_TEXT) from exc
-    except csv.Error as exc:  # a NUL byte (a binary file), a field over the size limit
-        raise ImportFileUnreadable(
-            f"CSV 文件格式有误（第 {reader.line_num} 行）：可能不是文本文件，或某个单元格过长"
-        ) from exc
-    finally:
-        text.detach()
+    """The rows of a file, header first (the kernel's reader, with this package's in-memory limit)."""
+    return sheet_rows(binary, kind, in_memory_max=_limits().XLSX_IN_MEMORY_MAX_BYTES)
 
 
 def _columns_of(header: Sequence[object] | None) -> dict[str, int]:

@@ -25,7 +25,7 @@ whole (422 ``IMPORT_COLUMNS_MISSING``, the missing columns listed in ``missing``
 ★从业人员（人）          employees           whole number
 ★营业收入（万元）        revenue_wan_yuan    number
  规模数据年度            size_year           e.g. 2025
- 产品类别                product_categories  codes or Chinese names of ``data/categories.yaml``, separated by
+ 产品类别                product_categories  codes or Chinese names of ``services/common/data/categories.yaml``, separated by
                                              、 or ; (a name that itself holds 、 is recognised whole)
  生产许可证编号          certificates        one or more numbers separated by ; or 、
  生产许可证有效期至      certificates        dates (2027-12-31, 2027/12/31, 2027年12月31日), one per number
@@ -58,20 +58,21 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import cache, lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import ValidationError
 
+from services.common import sheets
 from services.common.auth import Caller
 from services.common.errors import QSRError
 from services.common.regions import level_of, prefix_of
 from services.common.settings import Settings
 from services.common.shape_errors import shape_error
+from services.common.sheets import Column, cell_text, header_fields
 from services.registry import service
 from services.registry.schemas import ENTRY_REASON_NAMES, CertificateIn, LedgerFields
 from services.registry.transfer.errors import (
@@ -79,17 +80,9 @@ from services.registry.transfer.errors import (
     ChoiceInvalid,
     DateInvalid,
     DuplicateInFile,
-    ImportColumnsMissing,
     NumberInvalid,
     ValueInvalid,
 )
-
-
-class Column(NamedTuple):
-    header: str
-    field: str
-    required: bool
-
 
 COLUMNS: tuple[Column, ...] = (
     Column("统一社会信用代码", "uscc", True),
@@ -159,31 +152,12 @@ SHEET_SCALARS = (
 _LIST_SEPARATORS = re.compile(r"[、;；,，\n]")
 
 
-def _normalise_header(value: object) -> str:
-    text = unicodedata.normalize("NFKC", str(value or "")).lstrip("\ufeff")
-    return re.sub(r"[\s*★]", "", text).lower()
-
-
-_HEADER_FIELDS = {
-    **{_normalise_header(k): v for k, v in _ALIASES.items()},
-    **{_normalise_header(c.header): c.field for c in COLUMNS},
-}
+_HEADER_FIELDS = header_fields(COLUMNS, _ALIASES)
 
 
 def match_headers(header: Sequence[object]) -> dict[str, int]:
     """Field → column index of a header row; raises ImportColumnsMissing naming every missing column."""
-    found: dict[str, int] = {}
-    for index, value in enumerate(header):
-        name = _HEADER_FIELDS.get(_normalise_header(value))
-        if name is not None and name not in found:
-            found[name] = index
-    missing = [c.header for c in COLUMNS if c.required and c.field not in found]
-    if missing:
-        raise ImportColumnsMissing(
-            f"导入文件缺少必填列：{'、'.join(missing)}。第1行须为表头，可下载导出文件作为模板",
-            missing=missing,
-        )
-    return found
+    return sheets.match_headers(header, COLUMNS, _HEADER_FIELDS, hint="可下载导出文件作为模板")
 
 
 # ------------------------------------------------------------------------------------------------ cells
@@ -194,29 +168,6 @@ class CellError(Exception):
         super().__init__(message)
         self.error = error
         self.message = message
-
-
-def _text(value: object) -> str | None:
-    """A cell as trimmed text (None when blank): whole floats lose their ``.0``, dates become ISO."""
-    if value is None:
-        return None
-    if type(value) is str:  # most cells: skip the checks below (called for every cell of every row)
-        text = value.strip()
-        if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-            text = text[1:]
-        return text or None
-    if type(value) is int:
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).strip()
-    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-        text = text[1:]  # our CSV export's guard against spreadsheet formulas
-    return text or None
 
 
 def _number(text: str, header: str) -> float:
@@ -422,7 +373,7 @@ class RowReader:
         return frozenset(self.columns)
 
     def cells(self, raw: Sequence[object]) -> dict[str, str | None]:
-        return {name: _text(raw[i]) if i < len(raw) else None for name, i in self.columns.items()}
+        return {name: cell_text(raw[i]) if i < len(raw) else None for name, i in self.columns.items()}
 
     def read(self, number: int, raw: Sequence[object]) -> Row | None:
         cells = self.cells(raw)

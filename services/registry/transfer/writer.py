@@ -22,6 +22,7 @@ from services.common.errors import QSRError
 from services.common.events import ENTERPRISE_REGISTERED, ENTERPRISE_UPDATED
 from services.common.ids import new_id, new_ids
 from services.common.settings import Settings
+from services.common.sheets import sniff
 from services.registry import audit, pii, service
 from services.registry import repository as service_repository
 from services.registry.models import (
@@ -30,7 +31,7 @@ from services.registry.models import (
 from services.registry.schemas import CertificateIn, LedgerFields
 from services.registry.transfer import records, repository
 from services.registry.transfer.errors import ImportFileTooLarge, UnitOutOfJurisdiction, WriteConflict
-from services.registry.transfer.files import ProcessSource, ThreadSource, open_source, sniff
+from services.registry.transfer.files import ProcessSource, ThreadSource, open_source
 from services.registry.transfer.parser import (
     CERT_COLUMNS,
     HEADER_OF,

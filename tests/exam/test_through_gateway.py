@@ -1,0 +1,109 @@
+"""The exam service as a user meets it: through the gateway, every service a process of its own (one system
+for this module), registry's events over a real NATS."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.db import today_cn
+from services.common.launcher import System
+from tests.e2e.client import login
+from tests.exam.factories import true_false
+from tests.harness import (
+    database_template,
+    drop_databases,
+    enterprise_body,
+    eventually,
+    id_number,
+    make_uscc,
+    running_system,
+)
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
+
+DEMO_BANK = Path(__file__).parents[2] / "services" / "exam" / "data" / "bank.csv"
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    data_dir = tmp_path_factory.mktemp("exam-system")
+    database_url = database_template(data_dir)
+    try:
+        with running_system(data_dir, database_url) as running:
+            yield running
+    finally:
+        asyncio.run(drop_databases(database_url))
+
+
+async def test_the_demo_bank_is_imported_and_kept_from_enterprises(system: System) -> None:
+    async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=20) as gateway:
+        province, wenshui, jiaocheng, company = [
+            await login(gateway, user) for user in ("sx-province", "wenshui", "jiaocheng", "ent-demo")
+        ]
+    async with httpx.AsyncClient(base_url=system.url("gateway") + "/api/v1/exam", timeout=20) as exam:
+        files = {"file": ("bank.csv", DEMO_BANK.read_bytes(), "text/csv")}
+        report = await exam.post("/questions/import", files=files, headers=province)
+        assert report.status_code == 200, report.text
+        shipped = report.json()["created"]
+        assert 30 <= shipped <= 60 and report.json()["rejected"] == 0
+        again = await exam.post("/questions/import", files=files, headers=province)
+        assert (again.json()["created"], again.json()["unchanged"]) == (0, shipped)
+
+        listed = await exam.get(
+            "/questions", params={"limit": 100, "owner_region": "140000"}, headers=wenshui
+        )
+        assert len(listed.json()["items"]) == shipped  # a county reads the provincial bank
+        refused = await exam.get("/questions", headers=company)
+        assert refused.status_code == 403 and refused.json()["code"] == "QUESTION_BANK_REGULATOR_ONLY"
+        one = listed.json()["items"][0]["id"]
+        hidden = await exam.get(f"/questions/{one}", headers=company)
+        assert hidden.status_code == 403 and "answer" not in hidden.json()
+
+        local = await exam.post("/questions", json=true_false(code="WS-GW-1"), headers=wenshui)
+        assert local.status_code == 201, local.text
+        neighbour = await exam.get(f"/questions/{local.json()['id']}", headers=jiaocheng)
+        assert neighbour.status_code == 404 and neighbour.json()["code"] == "QUESTION_NOT_FOUND"
+        template = await exam.get("/questions/import-template.xlsx", headers=wenshui)
+        assert template.status_code == 200 and template.content.startswith(b"PK")
+
+
+async def test_a_manager_appointed_at_registry_is_a_candidate_in_exam(system: System) -> None:
+    async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=20) as gateway:
+        wenshui, jiaocheng = await login(gateway, "wenshui"), await login(gateway, "jiaocheng")
+        unit = await gateway.post(
+            "/api/v1/registry/enterprises", json=enterprise_body(make_uscc(901)), headers=wenshui
+        )
+        assert unit.status_code == 201, unit.text
+        unit_id = unit.json()["id"]
+        appointed = await gateway.post(
+            f"/api/v1/registry/enterprises/{unit_id}/managers",
+            json={
+                "role": "quality_officer",
+                "name": "周建国",
+                "id_number": id_number(901),
+                "appointed_on": (today_cn() - timedelta(days=10)).isoformat(),
+            },
+            headers=wenshui,
+        )
+        assert appointed.status_code == 201, appointed.text
+
+        async def listed() -> dict:
+            page = await gateway.get(
+                "/api/v1/exam/candidates", params={"role": "quality_officer"}, headers=wenshui
+            )
+            assert page.status_code == 200, page.text
+            found = [c for c in page.json()["items"] if c["enterprise_id"] == unit_id]
+            assert len(found) == 1
+            return found[0]
+
+        candidate = await eventually(listed, timeout=20)
+        assert candidate["name_masked"] == "周**" and candidate["manager_id"] == appointed.json()["id"]
+        assert id_number(901) not in str(candidate) and "周建国" not in str(candidate)
+        other = await gateway.get("/api/v1/exam/candidates", headers=jiaocheng)
+        assert unit_id not in {c["enterprise_id"] for c in other.json()["items"]}
