@@ -225,20 +225,19 @@ def test_every_block_that_talks_to_the_gateway_is_checked() -> None:
     assert len(checked) >= 2
 
 
+def _readme_with(*block: str) -> str:
+    """A README of one line of prose and one checked block: its first command is on line 4."""
+    return "\n".join(["Intro", MARKER, "```sh", *block, "```"])
+
+
 def test_a_wrong_stated_result_fails_with_the_line_the_command_and_both_outputs(tmp_path: Path) -> None:
-    readme = "\n".join(
-        [
-            "Intro",
-            MARKER,
-            "```sh",
-            "N=2",
-            """printf '{"n": %s}' $N | jq -c .   # → {"n":2}""",
-            "printf 'x\\n%s\\n' \\",
-            "  $N",
-            "# → x",
-            "# → 3",
-            "```",
-        ]
+    readme = _readme_with(
+        "N=2",
+        """printf '{"n": %s}' $N | jq -c .   # → {"n":2}""",
+        "printf 'x\\n%s\\n' \\",
+        "  $N",
+        "# → x",
+        "# → 3",
     )
     problems = check(readme, tmp_path, gateway="http://127.0.0.1:9")
     assert problems == [
@@ -247,18 +246,14 @@ def test_a_wrong_stated_result_fails_with_the_line_the_command_and_both_outputs(
 
 
 def test_a_failing_command_names_its_readme_line(tmp_path: Path) -> None:
-    readme = "\n".join(
-        [
-            "",
-            MARKER,
-            "```sh",
-            "echo ok   # → ok",
-            "",
-            "curl -sf $G/nothing | jq .",
-            "echo never  # → never",
-            "```",
-        ]
-    )
+    readme = _readme_with("echo ok   # → ok", "", "curl -sf $G/nothing | jq .", "echo never  # → never")
     problems = check(readme, tmp_path, gateway="http://127.0.0.1:9")
     assert len(problems) == 1
     assert problems[0].startswith("README.md line 6: the command failed (exit 7)"), problems
+
+
+def test_a_background_job_left_running_is_reported_and_stopped(tmp_path: Path) -> None:
+    problems = check(_readme_with("sleep 60 &", "echo ok  # → ok"), tmp_path, gateway="http://127.0.0.1:9")
+    assert problems == [
+        "the walk-throughs left a process running (a background job the README does not stop)"
+    ]
