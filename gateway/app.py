@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.accounts import authenticate
+from gateway.bodylimit import BodyLimitMiddleware
 from gateway.identity import IdentityCache
 from gateway.proxy import Proxy
 from gateway.ratelimit import Headers, RateLimited, RateLimits, with_headers
@@ -231,6 +232,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
+    # Added first, so it runs inside ProxyMiddleware: only the requests the proxy does not forward reach it.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(ProxyMiddleware, proxy=proxy, identities=identities, limits=limits)
     return app
 
