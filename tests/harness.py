@@ -29,8 +29,8 @@ from services.common.events import (
     make_event,
 )
 from services.common.ids import new_id
-from services.common.launcher import nats_server_binary
-from services.common.settings import Settings
+from services.common.launcher import System, nats_server_binary
+from services.common.settings import SERVICES, Settings
 
 T = TypeVar("T")
 
@@ -163,6 +163,29 @@ def make_settings(nats: NatsServer, database_url: str, tmp_path: Path, **overrid
         unknown_unit_wait_seconds=overrides.pop("unknown_unit_wait_seconds", 0.3),
         **overrides,
     )
+
+
+def system_env(tmp_path: Path, database_url: str, nats_port: int, **settings: str) -> dict[str, str]:
+    """The environment of a system's processes, as ``qsr up`` in development gives it; ``settings`` as
+    ``QSR_<NAME>`` (``ack_wait_seconds="5"``)."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "QSR_ENV": "development",
+        "QSR_DATA_DIR": str(tmp_path),
+        "QSR_DATABASE_URL": database_url,
+        "QSR_ACK_WAIT_SECONDS": "2",
+        "QSR_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        **{f"QSR_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
+def whole_system(tmp_path: Path, database_url: str, **settings: str) -> System:
+    """nats-server, five services and the gateway on free ports, as ``qsr up`` runs them (not started yet)."""
+    ports = {name: free_port() for name in (*SERVICES, "gateway")}
+    nats_port = free_port()
+    urls = {f"{service}_url": f"http://127.0.0.1:{ports[service]}" for service in SERVICES}
+    env = system_env(tmp_path, database_url, nats_port, **urls, **settings)
+    return System(data_dir=tmp_path, env=env, ports=ports, nats_port=nats_port)
 
 
 def identity(settings: Settings, caller: Caller) -> dict[str, str]:

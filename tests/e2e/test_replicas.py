@@ -25,7 +25,7 @@ from services.common.ids import new_id
 from services.common.launcher import System
 from services.common.messaging import DeadLetter, InboxMessage, OutboxMessage, OutboxRelay
 from services.grading.models import GradedEnterprise, RiskSignal
-from tests.harness import eventually, failed_spot_check, free_port, registration
+from tests.harness import eventually, failed_spot_check, free_port, registration, system_env
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -37,14 +37,7 @@ UNITS, SIGNALS = 1000, 10_000
 def grading_twice(tmp_path: Path, database_url: str) -> Iterator[System]:
     ports = {"grading": free_port()}
     nats_port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "QSR_ENV": "development",
-        "QSR_DATA_DIR": str(tmp_path),
-        "QSR_DATABASE_URL": database_url,
-        "QSR_ACK_WAIT_SECONDS": "5",
-        "QSR_NATS_URL": f"nats://127.0.0.1:{nats_port}",
-    }
+    env = system_env(tmp_path, database_url, nats_port, ack_wait_seconds="5")
     running = System(data_dir=tmp_path, env=env, ports=ports, nats_port=nats_port, replicas=2)
     (tmp_path / "logs").mkdir(exist_ok=True)
     try:

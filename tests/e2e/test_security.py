@@ -21,8 +21,8 @@ from openpyxl import load_workbook
 
 from services.common.auth import ALGORITHM, USER_AUDIENCE
 from services.common.launcher import System
-from services.common.settings import SERVICES, Settings
-from tests.harness import database_template, drop_databases, enterprise_body, free_port, make_uscc
+from services.common.settings import Settings
+from tests.harness import database_template, drop_databases, enterprise_body, make_uscc, whole_system
 
 pytestmark = pytest.mark.e2e
 
@@ -71,58 +71,27 @@ class World:
         assert confirmed.status_code == 200, confirmed.text
         self.own: str = confirmed.json()["enterprise_id"]
 
-        other = g.post(
+        self.other: str = self._created(
             "/api/v1/registry/enterprises",
-            json=enterprise_body(make_uscc(701), name=FORMULA_NAME, product_categories=["gas_stove"]),
-            headers=self.wenshui,
-        )
-        assert other.status_code == 201, other.text
-        self.other: str = other.json()["id"]
+            enterprise_body(make_uscc(701), name=FORMULA_NAME, product_categories=["gas_stove"]),
+        )["id"]
         self.spot_check = self._fail_spot_check(self.other)
-        followed = g.post(
-            f"/api/v1/inspection/spot-checks/{self.spot_check}/follow-up",
-            json={"deadline": (TODAY + timedelta(days=15)).isoformat(), "requirement": "整改"},
-            headers=self.wenshui,
-        )
-        assert followed.status_code == 201, followed.text
-        self.finding = followed.json()["finding"]["id"]
-        self.rectification = followed.json()["rectification"]["id"]
-        case = g.post(
-            "/api/v1/inspection/cases",
-            json={
-                "enterprise_id": self.other,
-                "source": "other",
-                "cause": "销售不合格燃气灶",
-                "opened_on": TODAY.isoformat(),
-            },
-            headers=self.wenshui,
-        )
-        assert case.status_code == 201, case.text
-        self.case = case.json()["id"]
-        complaint = g.post(
-            "/api/v1/inspection/complaints",
-            json={
-                "enterprise_id": self.other,
-                "channel": "12315",
-                "received_on": TODAY.isoformat(),
-                "summary": "熄火",
-            },
-            headers=self.wenshui,
-        )
-        assert complaint.status_code == 201, complaint.text
-        self.complaint = complaint.json()["id"]
-        manager = g.post(
-            f"/api/v1/registry/enterprises/{self.other}/managers",
-            json={
-                "role": "quality_director",
-                "name": "李四",
-                "id_number": "11010519491231002X",
-                "appointed_on": TODAY.isoformat(),
-            },
-            headers=self.wenshui,
-        )
-        assert manager.status_code == 201, manager.text
-        self.manager = manager.json()["id"]
+        order = {"deadline": (TODAY + timedelta(days=15)).isoformat(), "requirement": "整改"}
+        followed = self._created(f"/api/v1/inspection/spot-checks/{self.spot_check}/follow-up", order)
+        self.finding = followed["finding"]["id"]
+        self.rectification = followed["rectification"]["id"]
+        on_other, today = {"enterprise_id": self.other}, TODAY.isoformat()
+        case = {**on_other, "source": "other", "cause": "销售不合格燃气灶", "opened_on": today}
+        self.case = self._created("/api/v1/inspection/cases", case)["id"]
+        complaint = {**on_other, "channel": "12315", "received_on": today, "summary": "熄火"}
+        self.complaint = self._created("/api/v1/inspection/complaints", complaint)["id"]
+        manager = {
+            "role": "quality_director",
+            "name": "李四",
+            "id_number": "11010519491231002X",
+            "appointed_on": today,
+        }
+        self.manager = self._created(f"/api/v1/registry/enterprises/{self.other}/managers", manager)["id"]
 
         def keyed() -> None:  # the failure reached grading: key supervision, on this year's key list
             got = g.get(f"/api/v1/grading/enterprises/{self.other}", headers=self.wenshui)
@@ -131,6 +100,12 @@ class World:
             assert own.status_code == 200 and own.json()["uscc"] == DEMO_USCC, own.text
 
         _wait(keyed)
+
+    def _created(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """What Wenshui creates at ``path``."""
+        response = self.gateway.post(path, json=body, headers=self.wenshui)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
 
     def _fail_spot_check(self, unit: str) -> str:
         body = {
@@ -155,19 +130,8 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp_path = tmp_path_factory.mktemp("security")
     database_url = database_template(tmp_path)
-    ports = {name: free_port() for name in (*SERVICES, "gateway")}
-    nats_port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "QSR_ENV": "development",
-        "QSR_DATA_DIR": str(tmp_path),
-        "QSR_DATABASE_URL": database_url,
-        "QSR_ACK_WAIT_SECONDS": "2",
-        "QSR_NATS_URL": f"nats://127.0.0.1:{nats_port}",
-        "QSR_RATE_LIMIT_ENABLED": "false",  # one client makes every request of the module
-        **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{ports[s]}" for s in SERVICES},
-    }
-    system = System(data_dir=tmp_path, env=env, ports=ports, nats_port=nats_port)
+    # One client makes every request of the module: no rate limits.
+    system = whole_system(tmp_path, database_url, rate_limit_enabled="false")
     try:
         system.start(timeout=90)
         built = World(system)
@@ -239,36 +203,19 @@ def test_an_enterprise_account_cannot_post_signals_or_decide_classes(world: Worl
         "reason": "企业自行认定为一般",
         "expires_on": (TODAY + timedelta(days=30)).isoformat(),
     }
-    for body in (accident, credit_d):
-        _problem(
-            g.post(f"/api/v1/grading/enterprises/{world.other}/signals", json=body, headers=ent),
-            404,
-            "GRADING_NOT_FOUND",
-        )
-        _problem(
-            g.post(f"/api/v1/grading/enterprises/{world.own}/signals", json=body, headers=ent),
-            403,
-            "REGULATOR_ONLY",
-        )
-    # Another's unit: the same 404 as a unit that does not exist (it was a 403, which told that it exists).
-    _problem(
-        g.post(f"/api/v1/grading/enterprises/{world.other}/manual-decisions", json=manual, headers=ent),
-        404,
-        "GRADING_NOT_FOUND",
-    )
-    _problem(
-        g.post(f"/api/v1/grading/enterprises/{MISSING}/manual-decisions", json=manual, headers=ent),
-        404,
-        "GRADING_NOT_FOUND",
-    )
-    _problem(
-        g.post(f"/api/v1/grading/enterprises/{world.own}/manual-decisions", json=manual, headers=ent),
-        403,
-        "REGULATOR_ONLY",
-    )
-    _problem(
-        g.post("/api/v1/grading/recompute-jobs", json={"full": True}, headers=ent), 403, "REGULATOR_ONLY"
-    )
+    # Another's unit: the same 404 as a unit that does not exist (the manual decision's 403 told that it
+    # existed); its own: 403.
+    refusals = [
+        *((f"{world.other}/signals", body, 404, "GRADING_NOT_FOUND") for body in (accident, credit_d)),
+        *((f"{world.own}/signals", body, 403, "REGULATOR_ONLY") for body in (accident, credit_d)),
+        (f"{world.other}/manual-decisions", manual, 404, "GRADING_NOT_FOUND"),
+        (f"{MISSING}/manual-decisions", manual, 404, "GRADING_NOT_FOUND"),
+        (f"{world.own}/manual-decisions", manual, 403, "REGULATOR_ONLY"),
+    ]
+    for path, body, status, code in refusals:
+        _problem(g.post(f"/api/v1/grading/enterprises/{path}", json=body, headers=ent), status, code)
+    recompute = g.post("/api/v1/grading/recompute-jobs", json={"full": True}, headers=ent)
+    _problem(recompute, 403, "REGULATOR_ONLY")
 
     after = world.grading(world.other)
     assert after["decision"]["supervision_class"] == before["decision"]["supervision_class"] == "key"
