@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.accounts import authenticate
+from gateway.bodylimit import BodyLimitMiddleware
 from gateway.identity import IdentityCache
 from gateway.openapi import ServiceDocuments
 from gateway.proxy import Proxy, check_path
@@ -290,6 +291,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
+    # Added first, so it runs inside ProxyMiddleware: only the requests the proxy does not forward reach it.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(ProxyMiddleware, proxy=proxy, identities=identities, limits=limits)
     app.add_middleware(ErrorMiddleware, front_door=True)  # outermost: every answer has its request id
     return app

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 
-from services.common.errors import Unauthorized
-from services.common.regions import level_of, within
+from services.common.errors import Forbidden, Unauthorized
+from services.common.regions import is_valid_region, level_of, within
+from services.common.uscc import normalise_uscc
 
 IDENTITY_HEADER = "x-qsr-identity"
 INTERNAL_AUDIENCE = "qsr-internal"
@@ -25,6 +26,7 @@ INTERNAL_TTL_SECONDS = 60
 # who may read managers' personal data unmasked.
 REGULATOR, ENTERPRISE, PERSONNEL_OFFICER = "regulator", "enterprise", "personnel_officer"
 REGULATOR_ROLES = frozenset({REGULATOR, PERSONNEL_OFFICER})
+ROLES = frozenset({*REGULATOR_ROLES, ENTERPRISE})
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,43 @@ class Caller:
         return claims
 
 
+class RegulatorOnly(Forbidden):
+    code, title = "REGULATOR_ONLY", "仅监管部门可以办理"
+
+
+def require_regulator(caller: Caller, detail: str | None = None) -> None:
+    """Refuse an enterprise account (403 ``REGULATOR_ONLY``) what only a regulator may do."""
+    if not caller.is_regulator:
+        raise RegulatorOnly(detail)
+
+
+def _known_region(code: Any) -> bool:
+    """A GB/T 2260 code of the shipped table, or a station code: a county of the table and 3 digits. (Which
+    stations exist is the ledger's business, see ``services.common.stations``; a token for a station nobody
+    lists sees no unit.)"""
+    if not isinstance(code, str):
+        return False
+    if len(code) == 9 and code[6:].isdigit():
+        return is_valid_region(code[:6]) and level_of(code[:6]) == "county"
+    return is_valid_region(code)
+
+
 def _caller_from(claims: dict[str, Any]) -> Caller:
-    return Caller(
-        username=claims["sub"], role=claims["role"], region_code=claims["region"], uscc=claims.get("uscc")
-    )
+    """The caller a token names, once its claims make sense: a signed token with a malformed region, an
+    unknown role or an enterprise without a valid USCC is refused like a forged one (ValueError)."""
+    username, role, region, uscc = claims["sub"], claims["role"], claims["region"], claims.get("uscc")
+    if not isinstance(username, str) or not username.strip():
+        raise ValueError("sub")
+    if role not in ROLES:
+        raise ValueError("role")
+    if not _known_region(region):
+        raise ValueError("region")
+    if role == ENTERPRISE:
+        if not isinstance(uscc, str) or normalise_uscc(uscc) != uscc:
+            raise ValueError("uscc")
+    elif uscc is not None:
+        raise ValueError("uscc")  # only an enterprise account acts for a unit
+    return Caller(username=username, role=role, region_code=region, uscc=uscc)
 
 
 def issue_token(caller: Caller, secret: str, *, ttl_seconds: int, audience: str = USER_AUDIENCE) -> str:
@@ -75,7 +110,7 @@ def read_token(token: str, secret: str, *, audience: str = USER_AUDIENCE) -> Cal
             options={"require": ["exp", "sub", "aud"]},
         )
         return _caller_from(claims)
-    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
         raise Unauthorized("身份凭证无效或已过期，请重新登录") from exc
 
 

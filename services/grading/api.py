@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from services.common.app import ArrivalsDep, DbDep
 from services.common.arrivals import Arrivals, known_unit
-from services.common.auth import Caller, CallerDep
+from services.common.auth import Caller, CallerDep, require_regulator
 from services.common.db import Database, today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.ids import new_id
@@ -237,7 +237,8 @@ async def report_signal(
         raise Invalid("风险信号的发生日期不能晚于今天", field="occurred_on")
     await _arrived(db, arrivals, caller, enterprise_id)
     async with db.transaction() as session:
-        row = await _readable(session, caller, enterprise_id)
+        row = await _readable(session, caller, enterprise_id)  # another's unit: 404, as for none at all
+        require_regulator(caller, "风险信号由监管部门录入，企业账号不能录入")
         session.add(
             RiskSignal(
                 id=new_id(),
@@ -260,8 +261,7 @@ async def report_signal(
 
 
 def _authorise_manual(caller: Caller, row: GradedEnterprise) -> None:
-    if caller.role != "regulator":
-        raise NotResponsibleLevel("只有监管部门用户可以人工认定监管类别")
+    require_regulator(caller, "只有监管部门用户可以人工认定监管类别")
     if row.responsible_level is None or row.responsible_region is None:
         return  # not tiered yet: any regulator whose jurisdiction holds the unit
     if LEVELS.index(caller.level) > LEVELS.index(row.responsible_level) or not caller.can_see(
@@ -418,6 +418,13 @@ async def get_pack(name: str, request: Request, caller: CallerDep) -> dict[str, 
 # ------------------------------------------------------------------------------------------- annual lists
 
 
+def _annual_list_reader(caller: Caller, supervision_class: str) -> None:
+    """The annual lists are the regulators' (an enterprise account sees its own unit's class, not the lists)."""
+    require_regulator(caller, "年度重点监管、特别监管名单仅供监管部门查阅和导出")
+    if supervision_class == "routine":
+        raise Invalid("年度名单只有重点监管（key）和特别监管（special）两类", field="supervision_class")
+
+
 @router.get(
     "/annual-lists/{year}",
     response_model=AnnualListPage,
@@ -432,8 +439,7 @@ async def annual_list(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> AnnualListPage:
-    if supervision_class == "routine":
-        raise Invalid("年度名单只有重点监管（key）和特别监管（special）两类", field="supervision_class")
+    _annual_list_reader(caller, supervision_class)
     async with db.session() as session:
         stmt = repository.annual_list(caller, year=year, supervision_class=supervision_class, kind=kind)
         rows, next_cursor = await keyset(
@@ -465,8 +471,7 @@ async def export_annual_list(
     caller: CallerDep,
     supervision_class: Annotated[SupervisionClass, Query()] = "key",
 ) -> StreamingResponse:
-    if supervision_class == "routine":
-        raise Invalid("年度名单只有重点监管（key）和特别监管（special）两类", field="supervision_class")
+    _annual_list_reader(caller, supervision_class)
 
     async def rows(kind: str) -> AsyncIterator[AnnualListEntry]:
         async with db.session() as session:
@@ -490,7 +495,8 @@ def _jobs(request: Request) -> RecomputeJobs:
 
 
 def _province_only(caller: Caller) -> None:
-    if not caller.is_regulator or caller.level != "province":
+    require_regulator(caller, "企业账号不能发起或查看重新计算")
+    if caller.level != "province":
         raise Forbidden("只有省级监管部门可以发起全量重新计算")
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from openpyxl import Workbook
 
+from services.common.cells import append_rows
 from services.grading.models import AnnualListEntry
 
 HEADERS = ("序号", "单位名称", "单位ID", "行政区划代码", "列入日期", "列入依据（规则）", "列入理由")
@@ -28,17 +29,16 @@ async def annual_list_workbook(
         n = 0
         async for entry in rows(kind):
             n += 1
-            sheet.append(
-                [
-                    n,
-                    entry.name,
-                    entry.enterprise_id,
-                    entry.region_code,
-                    entry.listed_on,
-                    entry.rule,
-                    entry.reason,
-                ]
-            )
+            row = [
+                n,
+                entry.name,
+                entry.enterprise_id,
+                entry.region_code,
+                entry.listed_on,
+                entry.rule,
+                entry.reason,
+            ]
+            append_rows(sheet, [row])  # a name or reason starting with "=" stays text
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
     await asyncio.to_thread(workbook.save, spool)
     spool.seek(0)

@@ -30,7 +30,10 @@ _SIGNAL_ORDER = (RiskSignal.occurred_on, RiskSignal.id)
 
 
 def within(caller: Caller) -> Any:
-    """The condition "the unit lies in the caller's jurisdiction"."""
+    """The condition "the caller may see the unit": a regulator, the units of its jurisdiction; an enterprise
+    account, its own unit only (by USCC, which the projection learns from registry's registration event)."""
+    if not caller.is_regulator:
+        return GradedEnterprise.uscc == (caller.uscc or "")
     return GradedEnterprise.region_code.startswith(prefix_of(caller.region_code))  # type: ignore[attr-defined]
 
 

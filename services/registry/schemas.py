@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.common.db import UTCDateTime
 
@@ -182,6 +183,21 @@ class EnterpriseUpdate(BaseModel):
     certificates: list[CertificateIn] | None = Field(default=None, max_length=200)
     sites: list[SiteIn] | None = Field(default=None, max_length=200)
     entry_note: str | None = Field(default=None, max_length=500)
+
+    @field_validator("name", "kind", "region_code", "employees", "revenue_wan_yuan", mode="before")
+    @classmethod
+    def _required_not_null(cls, value: Any) -> Any:
+        # Left out, a field keeps its value; these cannot be emptied (the ledger requires them): null is a 422.
+        if value is None:
+            raise ValueError("该项为必填项，不能设为空（null）；不修改请省略该字段")
+        return value
+
+    @field_validator("product_categories", "certificates", "sites", mode="before")
+    @classmethod
+    def _null_list_clears(cls, value: Any) -> Any:
+        # As in a JSON merge patch (RFC 7396), null removes: the unit has no categories, certificates or
+        # sites any more, as [] would say (and as a GET shows them).
+        return [] if value is None else value
 
 
 class StatusChangeIn(BaseModel):

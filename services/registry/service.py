@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy import update as update_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.auth import Caller
+from services.common.auth import Caller, RegulatorOnly
 from services.common.categories import product_categories
 from services.common.db import today_cn, utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
@@ -20,6 +20,7 @@ from services.common.ids import new_id
 from services.common.problems import Problem
 from services.common.regions import is_valid_region, level_of
 from services.common.settings import Settings
+from services.common.stations import is_known_station
 from services.common.uscc import normalise_uscc
 from services.registry import audit, pii, publish, repository
 from services.registry.models import (
@@ -50,10 +51,6 @@ class EnterpriseNotFound(NotFound):
 
 class NotSupervisor(Forbidden):
     code, title = "ENTERPRISE_NOT_SUPERVISED_BY_CALLER", "该单位不由您监管，只能查看"
-
-
-class RegulatorOnly(Forbidden):
-    code, title = "REGULATOR_ONLY", "仅监管部门可以办理"
 
 
 class InvalidUSCC(Invalid):
@@ -162,6 +159,14 @@ def check_fields(data: LedgerFields, *, today: date) -> tuple[str | None, list[P
     ):
         problems.append(
             Problem("station_code", InvalidStation, f"{data.station_code} 不属于注册地 {data.region_code}")
+        )
+    elif data.station_code is not None and not is_known_station(data.station_code):
+        problems.append(
+            Problem(
+                "station_code",
+                InvalidStation,
+                f"市场监管所 {data.station_code} 不存在（不在市场监管所名录中）",
+            )
         )
     if data.kind == EnterpriseKind.sales and data.sales_channel is None:
         problems.append(

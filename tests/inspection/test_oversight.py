@@ -12,7 +12,16 @@ import pytest_asyncio
 from services.common.auth import Caller
 from services.common.settings import Settings
 from services.inspection.app import create_app
-from tests.harness import JIAOCHENG, SX_PROVINCE, WENSHUI, eventually, identity, serving, stream_events
+from tests.harness import (
+    JIAOCHENG,
+    SX_PROVINCE,
+    WENSHUI,
+    eventually,
+    identity,
+    make_uscc,
+    serving,
+    stream_events,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -20,7 +29,7 @@ LVLIANG = Caller(username="lvliang", role="regulator", region_code="141100")
 LINFEN = Caller(username="linfen", role="regulator", region_code="141000")
 NANJING = Caller(username="nanjing", role="regulator", region_code="320100")
 STATION = Caller(username="station", role="regulator", region_code="141121001")
-UNIT = Caller(username="unit", role="enterprise", region_code="141121", uscc="91141121000000001X")
+UNIT = Caller(username="unit", role="enterprise", region_code="141121", uscc=make_uscc(1))
 
 ITEM_IDS = [
     *("1.1", "1.2"),

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.auth import Caller
+from services.common.auth import Caller, RegulatorOnly
 from services.common.db import utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.events import PLAN_PUBLISHED, PlanPublished
@@ -45,10 +45,6 @@ KINDS = ("production", "sales")
 
 
 # ------------------------------------------------------------------------------------------------ errors
-
-
-class RegulatorOnly(Forbidden):
-    code, title = "REGULATOR_ONLY", "仅监管部门可以办理"
 
 
 class OutOfJurisdiction(Forbidden):

@@ -7,17 +7,17 @@ import csv
 import io
 import tempfile
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from fastapi.responses import StreamingResponse
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from sqlalchemy import select
 
 from services.common.auth import Caller
+from services.common.cells import append_rows, csv_cell
 from services.common.db import Database
 from services.common.settings import Settings
 from services.registry import pii, repository, service
@@ -165,12 +165,6 @@ async def _export_region(
         last = units[-1].id
 
 
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 async def csv_stream(header: list[str], chunks: AsyncIterator[list[list[Any]]]) -> AsyncIterator[bytes]:
     """UTF-8 with BOM (so that Excel shows the Chinese), one piece per chunk of rows."""
     buffer = io.StringIO()
@@ -180,22 +174,8 @@ async def csv_stream(header: list[str], chunks: AsyncIterator[list[list[Any]]]) 
     async for chunk in chunks:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([_csv_cell(v) for v in row] for row in chunk)
+        writer.writerows([csv_cell(v) for v in row] for row in chunk)
         yield buffer.getvalue().encode()
-
-
-def _append(sheet: Any, rows: Iterable[list[Any]]) -> None:
-    for row in rows:
-        if any(isinstance(v, str) and v.startswith("=") for v in row):
-            cells = []
-            for value in row:
-                cell = WriteOnlyCell(sheet, value)
-                if isinstance(value, str):
-                    cell.data_type = "s"  # text, never a formula
-                cells.append(cell)
-            sheet.append(cells)
-        else:
-            sheet.append(row)
 
 
 async def xlsx_file(title: str, header: list[str], chunks: AsyncIterator[list[list[Any]]]) -> Any:
@@ -204,7 +184,7 @@ async def xlsx_file(title: str, header: list[str], chunks: AsyncIterator[list[li
     sheet = workbook.create_sheet(title)
     sheet.append(header)
     async for chunk in chunks:
-        await asyncio.to_thread(_append, sheet, chunk)
+        await asyncio.to_thread(append_rows, sheet, chunk)
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
     await asyncio.to_thread(workbook.save, spool)
     spool.seek(0)
