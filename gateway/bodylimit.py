@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.proxy import RequestTooLarge
-from services.common.errors import problem_response
+from services.common.errors import error_response
 
 OWN_ROUTES_MAX_BODY_BYTES = 16 * 1024
 
@@ -28,7 +28,7 @@ class BodyLimitMiddleware:
         refusal = RequestTooLarge(f"请求内容不能超过 {self.max_bytes // 1024} KB", max_bytes=self.max_bytes)
         declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
-            await problem_response(refusal.status, refusal.problem(scope["path"]))(scope, receive, send)
+            await error_response(refusal, scope)(scope, receive, send)
             return
         messages: list[Message] = []
         size = 0
@@ -39,7 +39,7 @@ class BodyLimitMiddleware:
                 break  # the client went away: the route sees it as it would have
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                await problem_response(refusal.status, refusal.problem(scope["path"]))(scope, receive, send)
+                await error_response(refusal, scope)(scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
