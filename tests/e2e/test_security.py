@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from openpyxl import load_workbook
 
 from services.common.auth import ALGORITHM, USER_AUDIENCE
+from services.common.db import today_cn
 from services.common.launcher import System
 from services.common.settings import Settings
 from tests.harness import database_template, drop_databases, enterprise_body, make_uscc, whole_system
@@ -28,9 +29,9 @@ pytestmark = pytest.mark.e2e
 
 DEMO_USCC = "91141121MA00000010"  # the unit of the demo enterprise account ent-demo
 FORMULA_NAME = "=cmd|' /C calc'!A0"  # a unit name that a spreadsheet would run
-SUMMARY = f"/oversight-audits/summary?period={date.today().year}"
 MISSING = "00000000-0000-0000-0000-000000000000"  # an id nothing has
-TODAY = date.today()
+TODAY = today_cn()  # the services count days in Beijing time
+SUMMARY = f"/oversight-audits/summary?period={TODAY.year}"
 
 
 def _wait(check: Any, timeout: float = 20.0) -> Any:
