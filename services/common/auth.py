@@ -120,17 +120,21 @@ def read_token(token: str, secret: str, *, audience: str = USER_AUDIENCE) -> Cal
         raise Unauthorized("身份凭证无效或已过期，请重新登录") from exc
 
 
-def issue_identity(caller: Caller, key: Ed25519PrivateKey) -> str:
-    """The identity the gateway passes to services for ``caller``: EdDSA, ``INTERNAL_TTL_SECONDS`` long."""
+def identity_claims(caller: Caller) -> dict[str, Any]:
+    """What the gateway puts in an identity for ``caller``, issued now for ``INTERNAL_TTL_SECONDS``."""
     now = int(time.time())
-    claims = {
+    return {
         **caller.claims(),
         "aud": INTERNAL_AUDIENCE,
         "iss": INTERNAL_ISSUER,
         "iat": now,
         "exp": now + INTERNAL_TTL_SECONDS,
     }
-    return jwt.encode(claims, key, INTERNAL_ALGORITHM)
+
+
+def issue_identity(caller: Caller, key: Ed25519PrivateKey) -> str:
+    """The identity the gateway passes to services for ``caller``: EdDSA, ``INTERNAL_TTL_SECONDS`` long."""
+    return jwt.encode(identity_claims(caller), key, INTERNAL_ALGORITHM)
 
 
 def read_identity(token: str, keys: tuple[Ed25519PublicKey, ...]) -> Caller:

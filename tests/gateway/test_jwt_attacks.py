@@ -21,10 +21,10 @@ from gateway.app import create_app as create_gateway
 from services.common.auth import (
     IDENTITY_HEADER,
     INTERNAL_AUDIENCE,
-    INTERNAL_ISSUER,
     INTERNAL_TTL_SECONDS,
     USER_AUDIENCE,
     Caller,
+    identity_claims,
     issue_identity,
     issue_token,
 )
@@ -56,16 +56,8 @@ def _unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
 
 
 def _claims(**changes: Any) -> dict[str, Any]:
-    """The claims the gateway would put in an identity for the province, with ``changes``."""
-    now = int(time.time())
-    claims = {
-        **SX_PROVINCE.claims(),
-        "aud": INTERNAL_AUDIENCE,
-        "iss": INTERNAL_ISSUER,
-        "iat": now,
-        "exp": now + INTERNAL_TTL_SECONDS,
-        **changes,
-    }
+    """The claims the gateway would put in an identity for the province, with ``changes`` (None drops one)."""
+    claims = {**identity_claims(SX_PROVINCE), **changes}
     return {name: value for name, value in claims.items() if value is not None}
 
 
