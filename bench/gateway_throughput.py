@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import command_line, load, start_system
-from services.common.auth import INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.auth import Caller, issue_identity
 from services.common.settings import Settings
 
 UNIT = {
@@ -49,9 +49,7 @@ async def main(seconds: float, connections: int, rounds: int) -> None:
             bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
             unit = (await client.post("/api/v1/registry/enterprises", headers=bearer, json=UNIT)).json()
         caller = Caller(username="wenshui", role="regulator", region_code="141121")
-        internal = issue_token(
-            caller, Settings().internal_secret, ttl_seconds=3600, audience=INTERNAL_AUDIENCE
-        )
+        internal = issue_identity(caller, Settings().internal_signer)
         print(f"command: {command_line()}")
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "

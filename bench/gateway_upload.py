@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import command_line, machine, start_system
-from services.common.auth import INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.auth import Caller, issue_identity
 from services.common.settings import Settings
 
 UNIT = {
@@ -141,9 +141,7 @@ async def main(mib: int, direct: bool) -> None:
         )
         if direct:
             caller = Caller(username="wenshui", role="regulator", region_code="141121")
-            internal = issue_token(
-                caller, Settings().internal_secret, ttl_seconds=3600, audience=INTERNAL_AUDIENCE
-            )
+            internal = issue_identity(caller, Settings().internal_signer)
             async with httpx.AsyncClient(base_url=system.url("registry"), timeout=300) as client:
                 seconds, answer = await upload(
                     client, f"/enterprises/{unit['id']}/attachments", {"x-qsr-identity": internal}, size

@@ -36,7 +36,7 @@ import nats
 from sqlalchemy import func, select
 
 from bench.common import command_line, database_kind, machine, service_database_url, start_system
-from services.common.auth import IDENTITY_HEADER, INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.auth import IDENTITY_HEADER, Caller, issue_identity
 from services.common.db import CHINA, Database
 from services.common.events import ENTERPRISE_REGISTERED, EnterpriseRegistered, make_event
 from services.common.messaging import OutboxMessage
@@ -186,9 +186,7 @@ async def main(args: argparse.Namespace) -> None:
     system = start_system(["inspection"])
     db = Database(service_database_url(system, "inspection"))
     pid = system.processes["inspection"].pid
-    token = issue_token(
-        INSPECTOR, Settings().internal_secret, ttl_seconds=6 * 3600, audience=INTERNAL_AUDIENCE
-    )
+    token = issue_identity(INSPECTOR, Settings().internal_signer)
     try:
         units = await register_units(system.env["QSR_NATS_URL"], args.units)
         await wait_for(db, select(func.count()).select_from(KnownEnterprise), args.units, args.timeout)

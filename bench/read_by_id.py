@@ -32,7 +32,7 @@ from bench.common import (
     service_database_url,
     start_system,
 )
-from services.common.auth import INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.auth import Caller, issue_identity
 from services.common.json_rows import scope_of
 from services.common.settings import Settings
 from services.registry.repository import record_statement
@@ -164,9 +164,7 @@ class Raw:
 async def main(units: int, seconds: float, connections: int, rounds: int) -> None:
     system = start_system(["registry"])
     try:
-        internal = issue_token(
-            CALLER, Settings().internal_secret, ttl_seconds=3600, audience=INTERNAL_AUDIENCE
-        )
+        internal = issue_identity(CALLER, Settings().internal_signer)
         headers = {"x-qsr-identity": internal}
         started = time.monotonic()
         ids = await register(system.url("registry"), headers, units)

@@ -35,7 +35,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from bench.common import command_line, database_kind, machine, service_database_url, start_system
-from services.common.auth import INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.auth import Caller, issue_identity
 from services.common.db import Database
 from services.common.launcher import System
 from services.common.messaging import OutboxMessage
@@ -260,9 +260,7 @@ async def main(rows: int, export_rows: int, timeout: float, keep: bool, export: 
 
     system = start_system(["registry"])
     db = Database(service_database_url(system, "registry"))
-    token = issue_token(
-        CALLER, Settings(env="development").internal_secret, ttl_seconds=36_000, audience=INTERNAL_AUDIENCE
-    )
+    token = issue_identity(CALLER, Settings().internal_signer)
     timeouts = httpx.Timeout(timeout, connect=10)
     try:
         async with httpx.AsyncClient(

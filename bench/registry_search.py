@@ -40,15 +40,17 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from bench.common import command_line, free_port, machine, percentile
-from services.common.auth import IDENTITY_HEADER, INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.auth import IDENTITY_HEADER, Caller, issue_identity
 from services.common.db import Database, migrate
+from services.common.internal_keys import new_pair, private_key
 from services.common.launcher import System, spawn
 from services.registry import search
 from services.registry.models import Enterprise, ProductCategoryLink, ProductionSite
 from tests.harness import make_uscc
 
 DATABASE = "qsr_bench_registry_search"
-SECRET = "bench-registry-search-internal-identity-secret"
+# The identity keys of the registry this benchmark starts (it mints identities as the gateway would).
+PRIVATE, PUBLIC = new_pair()
 GB2260 = Path(__file__).resolve().parent.parent / "services" / "common" / "data" / "gb2260.csv"
 PROVINCES = {"140000": 0.55, "130000": 0.20, "410000": 0.15, "610000": 0.10}
 CAPITAL = "1401"  # Taiyuan: a provincial capital's districts hold the most units
@@ -367,7 +369,7 @@ class Case:
 
 
 def header(caller: Caller) -> dict[str, str]:
-    return {IDENTITY_HEADER: issue_token(caller, SECRET, ttl_seconds=24 * 3600, audience=INTERNAL_AUDIENCE)}
+    return {IDENTITY_HEADER: issue_identity(caller, private_key(PRIVATE))}
 
 
 async def cursors_of(
@@ -460,7 +462,8 @@ def start_registry(url: str) -> System:
         "QSR_DATA_DIR": str(data_dir),
         "QSR_DATABASE_URL": url,
         "QSR_NATS_URL": f"nats://127.0.0.1:{nats_port}",
-        "QSR_INTERNAL_SECRET": SECRET,
+        "QSR_INTERNAL_SIGNING_KEY": PRIVATE,
+        "QSR_INTERNAL_PUBLIC_KEY": PUBLIC,
     }
     system = System(data_dir=data_dir, env=env, ports={"registry": port}, nats_port=nats_port)
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)

@@ -158,7 +158,7 @@ def _end_streams_on_shutdown(hub: EventHub) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    identities = IdentityCache(settings.secret_key, settings.internal_secret)
+    identities = IdentityCache(settings.secret_key, settings.internal_signer)
     upstreams = {service: settings.upstream_url(service).rstrip("/") for service in SERVICES}
     proxy = Proxy(
         upstreams,

@@ -6,17 +6,18 @@ from __future__ import annotations
 import time
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.common.auth import INTERNAL_AUDIENCE, INTERNAL_TTL_SECONDS, Caller, issue_token, read_token
+from services.common.auth import INTERNAL_TTL_SECONDS, Caller, issue_identity, read_token
 from services.common.errors import Unauthorized
 
 
 class IdentityCache:
     MAX_ENTRIES = 10_000
 
-    def __init__(self, secret_key: str, internal_secret: str) -> None:
+    def __init__(self, secret_key: str, signer: Ed25519PrivateKey) -> None:
         self.secret_key = secret_key
-        self.internal_secret = internal_secret
+        self.signer = signer  # the internal identity's Ed25519 key, which only the gateway holds
         self._cache: dict[str, tuple[Caller, str, float]] = {}
 
     def caller(self, authorization: str | None) -> tuple[Caller, str]:
@@ -29,9 +30,7 @@ class IdentityCache:
         if hit is not None and hit[2] > now:
             return hit[0], hit[1]
         caller = read_token(token, self.secret_key)  # raises Unauthorized when invalid or expired
-        internal = issue_token(
-            caller, self.internal_secret, ttl_seconds=INTERNAL_TTL_SECONDS, audience=INTERNAL_AUDIENCE
-        )
+        internal = issue_identity(caller, self.signer)
         if len(self._cache) >= self.MAX_ENTRIES:
             self._cache.clear()
         # Re-verify well before the internal token expires, and never past the user token's own expiry: a

@@ -18,7 +18,7 @@ import httpx
 from fastapi import FastAPI
 from stdnum.cn import ric
 
-from services.common.auth import IDENTITY_HEADER, INTERNAL_AUDIENCE, Caller, issue_token
+from services.common.auth import IDENTITY_HEADER, Caller, issue_identity
 from services.common.db import today_cn
 from services.common.events import (
     ENTERPRISE_REGISTERED,
@@ -196,12 +196,8 @@ def make_settings(nats: NatsServer, database_url: str, tmp_path: Path, **overrid
 
 
 def identity(settings: Settings, caller: Caller) -> dict[str, str]:
-    """The header the gateway would add for ``caller``."""
-    return {
-        IDENTITY_HEADER: issue_token(
-            caller, settings.internal_secret, ttl_seconds=300, audience=INTERNAL_AUDIENCE
-        )
-    }
+    """The header the gateway would add for ``caller``, signed with the key ``settings`` give the gateway."""
+    return {IDENTITY_HEADER: issue_identity(caller, settings.internal_signer)}
 
 
 @asynccontextmanager

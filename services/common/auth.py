@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Depends, Request
 
 from services.common.errors import Forbidden, Unauthorized
@@ -17,8 +18,13 @@ from services.common.uscc import normalise_uscc
 IDENTITY_HEADER = "x-qsr-identity"
 INTERNAL_AUDIENCE = "qsr-internal"
 USER_AUDIENCE = "qsr"
-ALGORITHM = "HS256"
+ALGORITHM = "HS256"  # the user's token (QSR_SECRET_KEY)
+# The internal identity: signed by the gateway's Ed25519 key, verified with its public key(s) only.
+INTERNAL_ALGORITHM = "EdDSA"
+INTERNAL_ISSUER = "qsr-gateway"
 INTERNAL_TTL_SECONDS = 60
+# How far a service's clock may lag the gateway's: an identity issued further in the future is refused.
+CLOCK_SKEW_SECONDS = 5
 
 
 # Roles. A regulator works within its region (a station sees the units it is responsible for); an
@@ -114,11 +120,59 @@ def read_token(token: str, secret: str, *, audience: str = USER_AUDIENCE) -> Cal
         raise Unauthorized("身份凭证无效或已过期，请重新登录") from exc
 
 
+def identity_claims(caller: Caller) -> dict[str, Any]:
+    """What the gateway puts in an identity for ``caller``, issued now for ``INTERNAL_TTL_SECONDS``."""
+    now = int(time.time())
+    return {
+        **caller.claims(),
+        "aud": INTERNAL_AUDIENCE,
+        "iss": INTERNAL_ISSUER,
+        "iat": now,
+        "exp": now + INTERNAL_TTL_SECONDS,
+    }
+
+
+def issue_identity(caller: Caller, key: Ed25519PrivateKey) -> str:
+    """The identity the gateway passes to services for ``caller``: EdDSA, ``INTERNAL_TTL_SECONDS`` long."""
+    return jwt.encode(identity_claims(caller), key, INTERNAL_ALGORITHM)
+
+
+def read_identity(token: str, keys: tuple[Ed25519PublicKey, ...]) -> Caller:
+    """The caller of an identity signed by one of ``keys`` (the gateway's, two during a rotation). The algorithm
+    is pinned to EdDSA (no ``none``, no HS256 keyed with the public key), and a lifetime longer than the
+    gateway gives, or an issue time in the future, is refused like a forged signature."""
+    for key in keys:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[INTERNAL_ALGORITHM],
+                audience=INTERNAL_AUDIENCE,
+                issuer=INTERNAL_ISSUER,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "iat", "aud", "iss", "sub"]},
+            )
+        except jwt.InvalidSignatureError:
+            continue  # perhaps the other key of a rotation
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("身份凭证无效或已过期") from exc
+        try:
+            issued, expires = claims["iat"], claims["exp"]
+            if not isinstance(issued, int) or not isinstance(expires, int):
+                raise ValueError("iat/exp")
+            if issued > time.time() + CLOCK_SKEW_SECONDS or expires - issued > INTERNAL_TTL_SECONDS:
+                raise ValueError("lifetime")
+            return _caller_from(claims)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Unauthorized("身份凭证无效或已过期") from exc
+    raise Unauthorized("身份凭证的签名无效")
+
+
 async def current_caller(request: Request) -> Caller:
     token = request.headers.get(IDENTITY_HEADER)
     if not token:
         raise Unauthorized("缺少经网关签发的身份凭证")
-    return read_token(token, request.app.state.settings.internal_secret, audience=INTERNAL_AUDIENCE)
+    return read_identity(token, request.app.state.settings.internal_verify_keys)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

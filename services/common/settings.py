@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from limits import parse_many
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from services.common import internal_keys
 
 SERVICES = ("registry", "grading", "inspection", "exam", "reporting")
 # Systems outside QSR that publish into its NATS (each gets a stream QSR_<NAME> on subjects qsr.<name>.>).
@@ -37,7 +40,9 @@ DEFAULT_PORTS = {
 # Not 4222: a NATS of the machine's own may already hold the standard port.
 EMBEDDED_NATS_PORT = 14222
 _PLACEHOLDER = "dev-only-change-me"
-SECRETS = ("secret_key", "internal_secret", "pii_key")
+SECRETS = ("secret_key", "pii_key")
+# The internal identity's Ed25519 keys (PEM): never echoed in a problem, like the secrets.
+INTERNAL_KEYS = ("internal_signing_key", "internal_public_key")
 SECRET_MIN_LENGTH = 32
 # The async drivers the services run on (a sync driver such as plain ``postgresql://`` fails at the first query).
 DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -68,7 +73,11 @@ class Settings(BaseSettings):
     # Processes per service under ``qsr up`` (``qsr up --replicas N`` wins).
     replicas: int = Field(1, ge=1)
     secret_key: str = _PLACEHOLDER + "-user-token-signing-key"
-    internal_secret: str = _PLACEHOLDER + "-internal-identity-key"
+    # The internal identity (X-QSR-Identity): the gateway signs it with this Ed25519 private key (PEM; the gateway
+    # only), the services verify it with the public key(s) (PEM, one or more one after the other: old and new
+    # during a rotation). In development, when neither is set, a pair is made once in {data_dir}/keys.
+    internal_signing_key: str = ""
+    internal_public_key: str = ""
     token_ttl_seconds: int = Field(8 * 3600, gt=0)
     # JetStream consumer behaviour
     ack_wait_seconds: Positive = 30.0
@@ -148,6 +157,38 @@ class Settings(BaseSettings):
             f"{wrong}，生产环境需要真实的密钥。请设为至少 {SECRET_MIN_LENGTH} 个字符的随机字符串，"
             """例如 python -c "import secrets; print(secrets.token_urlsafe(32))" 的输出"""
         )
+
+    @field_validator("internal_signing_key")
+    @classmethod
+    def _signing_key(cls, value: str) -> str:
+        if value.strip():
+            try:
+                internal_keys.private_key(value)
+            except ValueError:
+                raise _problem(
+                    "不是 Ed25519 私钥（PEM）。请用 openssl genpkey -algorithm ed25519 生成，"
+                    "把整个 PEM（含 BEGIN/END 行）设为该变量"
+                ) from None
+        return value
+
+    @field_validator("internal_public_key")
+    @classmethod
+    def _public_keys(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            if info.data.get("env") == "development":
+                return value
+            raise _problem(
+                "未设置，生产环境的每个进程都需要网关的公钥来核验身份凭证。请设为 openssl pkey -pubout "
+                "从网关私钥导出的 PEM；轮换密钥期间可依次写新旧两个公钥"
+            )
+        try:
+            internal_keys.public_keys(value)
+        except ValueError:
+            raise _problem(
+                "不是 Ed25519 公钥（PEM）。请设为 openssl pkey -in 私钥.pem -pubout 的输出（含 BEGIN/END 行），"
+                "轮换密钥期间可依次写新旧两个公钥"
+            ) from None
+        return value
 
     @field_validator("trusted_proxies", "attachment_content_types", "pii_roles", mode="before")
     @classmethod
@@ -259,6 +300,23 @@ class Settings(BaseSettings):
         return self.env == "development"
 
     @property
+    def internal_signer(self) -> Ed25519PrivateKey:
+        """The gateway's key for the internal identity: set, or in development the data directory's own."""
+        if self.internal_signing_key.strip():
+            return internal_keys.private_key(self.internal_signing_key)
+        if self.development and not self.internal_public_key.strip():
+            return internal_keys.private_key(_development_pair(self.data_dir)[0])
+        raise InvalidSettings([f"QSR_INTERNAL_SIGNING_KEY：{MISSING_SIGNING_KEY}。"])
+
+    @property
+    def internal_verify_keys(self) -> tuple[Ed25519PublicKey, ...]:
+        """The public keys a service accepts an internal identity from."""
+        if self.internal_public_key.strip():
+            return internal_keys.public_keys(self.internal_public_key)
+        # Development only (production refuses an empty QSR_INTERNAL_PUBLIC_KEY): the pair's own public half.
+        return (self.internal_signer.public_key(),)
+
+    @property
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
 
@@ -273,6 +331,17 @@ class Settings(BaseSettings):
 
     def upstream_url(self, service: str) -> str:
         return getattr(self, f"{service}_url")
+
+
+MISSING_SIGNING_KEY = (
+    "未设置，网关需要 Ed25519 私钥来签发身份凭证。请用 openssl genpkey -algorithm ed25519 生成，"
+    "把整个 PEM 设为该变量（只给网关），公钥设为 QSR_INTERNAL_PUBLIC_KEY"
+)
+
+
+@lru_cache
+def _development_pair(data_dir: Path) -> tuple[str, str]:
+    return internal_keys.development_pair(data_dir)
 
 
 def _url_ok(url: str, schemes: tuple[str, ...]) -> bool:
@@ -310,7 +379,7 @@ def describe(error: Any) -> str:
     variable = f"QSR_{field.upper()}"
     if error["type"] == "qsr_setting":
         return f"{variable}：{error['msg']}。"
-    value = "" if field in SECRETS else f"{error['input']!r} "
+    value = "" if field in (*SECRETS, *INTERNAL_KEYS) else f"{error['input']!r} "
     ctx = {key: _shown(bound) for key, bound in (error.get("ctx") or {}).items()}
     if error["type"] == "greater_than":
         wrong = f"必须大于 {ctx['gt']}"
@@ -321,7 +390,11 @@ def describe(error: Any) -> str:
     else:
         wrong = _WRONG.get(error["type"], f"无效（{error['msg']}）")
     known = Settings.model_fields.get(field)
-    default = f"，或删去它以用默认值 {_shown(known.default)}" if known and field not in SECRETS else ""
+    default = (
+        f"，或删去它以用默认值 {_shown(known.default)}"
+        if known and field not in (*SECRETS, *INTERNAL_KEYS)
+        else ""
+    )
     return f"{variable}：{value}{wrong}。请改正{default}。"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.common import preflight
+from services.common.internal_keys import new_pair
 from services.common.policy import PACKS_DIR
 from services.common.settings import SERVICES
 from tests.harness import free_port
@@ -24,7 +25,14 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
         "QSR_EMBEDDED_NATS_PORT": str(free_port()),
         **{f"QSR_{s.upper()}_URL": f"http://127.0.0.1:{free_port()}" for s in SERVICES},
     }
-    for name in ("QSR_NATS_URL", "QSR_DATABASE_URL", "QSR_GRADING_PACKS_DIR", "QSR_REGION_TABLE"):
+    for name in (
+        "QSR_NATS_URL",
+        "QSR_DATABASE_URL",
+        "QSR_GRADING_PACKS_DIR",
+        "QSR_REGION_TABLE",
+        "QSR_INTERNAL_SIGNING_KEY",
+        "QSR_INTERNAL_PUBLIC_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -85,3 +93,40 @@ def test_a_port_given_twice_or_taken_is_named(env: dict[str, str], monkeypatch: 
     )
     assert problems[2].startswith("QSR_EMBEDDED_NATS_PORT：") and "已被占用" in problems[2]
     assert "QSR_EMBEDDED_NATS_PORT" not in " ".join(external)
+
+
+def test_production_names_a_missing_or_unparsable_key_with_the_other_problems(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QSR_ENV", "production")
+    monkeypatch.setenv("QSR_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("QSR_MAX_DELIVER", "none")
+    production = {**env, "QSR_ENV": "production"}
+    settings, problems = preflight.check(production)
+    assert settings is None
+    assert [p.split("：")[0] for p in problems] == [
+        "QSR_INTERNAL_PUBLIC_KEY",
+        "QSR_MAX_DELIVER",
+        "QSR_PII_KEY",
+        "QSR_INTERNAL_SIGNING_KEY",
+    ], problems
+
+    garbled = "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----"
+    monkeypatch.setenv("QSR_INTERNAL_SIGNING_KEY", garbled)
+    monkeypatch.setenv("QSR_INTERNAL_PUBLIC_KEY", "ssh-ed25519 AAAA")
+    _, problems = preflight.check({**production, "QSR_INTERNAL_SIGNING_KEY": garbled})
+    named = {p.split("：")[0]: p for p in problems}
+    assert "不是 Ed25519 私钥" in named["QSR_INTERNAL_SIGNING_KEY"] and "not a key" not in "".join(problems)
+    assert "不是 Ed25519 公钥" in named["QSR_INTERNAL_PUBLIC_KEY"] and "AAAA" not in "".join(problems)
+
+
+def test_a_public_key_list_without_the_gateways_own_is_named(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (private, _public), (_other, other_public) = new_pair(), new_pair()
+    monkeypatch.setenv("QSR_INTERNAL_SIGNING_KEY", private)
+    monkeypatch.setenv("QSR_INTERNAL_PUBLIC_KEY", other_public)
+    _, [problem] = preflight.check(env)
+    assert problem.startswith("QSR_INTERNAL_PUBLIC_KEY：不含 QSR_INTERNAL_SIGNING_KEY 对应的公钥")
+    monkeypatch.setenv("QSR_INTERNAL_PUBLIC_KEY", other_public + _public)  # a rotation: both listed
+    assert preflight.check(env)[1] == []

@@ -2,9 +2,11 @@ from pathlib import Path
 
 import pytest
 
+from services.common.internal_keys import new_pair
 from services.common.settings import InvalidSettings, Settings, read_settings
 
-REAL = {"secret_key": "s" * 40, "internal_secret": "i" * 40, "pii_key": "p" * 40}
+PUBLIC = new_pair()[1]
+REAL = {"secret_key": "s" * 40, "internal_public_key": PUBLIC, "pii_key": "p" * 40}
 
 
 def problems(**values: object) -> list[str]:
@@ -15,11 +17,16 @@ def problems(**values: object) -> list[str]:
 
 def test_production_refuses_every_placeholder_or_short_secret_at_once() -> None:
     found = problems(env="production")
-    assert [line.split("：")[0] for line in found] == ["QSR_SECRET_KEY", "QSR_INTERNAL_SECRET", "QSR_PII_KEY"]
-    assert all("32 个字符" in line for line in found)  # what to do, not only what is wrong
+    assert [line.split("：")[0] for line in found] == [
+        "QSR_SECRET_KEY",
+        "QSR_INTERNAL_PUBLIC_KEY",
+        "QSR_PII_KEY",
+    ]
+    assert "32 个字符" in found[0] and "32 个字符" in found[2]  # what to do, not only what is wrong
+    assert "公钥" in found[1] and "openssl" in found[1]
 
-    short = problems(env="production", secret_key="s" * 40, internal_secret="short")
-    assert [line.split("：")[0] for line in short] == ["QSR_INTERNAL_SECRET", "QSR_PII_KEY"]
+    short = problems(env="production", secret_key="s" * 40, internal_public_key=PUBLIC, pii_key="short")
+    assert [line.split("：")[0] for line in short] == ["QSR_PII_KEY"]
     assert "只有 5 个字符" in short[0] and "short" not in short[0]  # a secret is never echoed
 
     read_settings(env="production", **REAL)
@@ -27,7 +34,7 @@ def test_production_refuses_every_placeholder_or_short_secret_at_once() -> None:
 
 
 def test_an_invalid_value_and_a_missing_secret_are_reported_together() -> None:
-    found = problems(env="production", secret_key="s" * 40, internal_secret="i" * 40, gateway_port="http")
+    found = problems(env="production", secret_key="s" * 40, internal_public_key=PUBLIC, gateway_port="http")
     assert [line.split("：")[0] for line in found] == ["QSR_GATEWAY_PORT", "QSR_PII_KEY"]
     assert "'http' 不是整数" in found[0] and "默认值 8000" in found[0]
 
@@ -37,7 +44,7 @@ def test_an_unknown_env_is_refused_and_the_secrets_are_checked_as_outside_develo
     assert found[0].startswith("QSR_ENV：'prod' 不是可用的环境") and "production" in found[0]
     assert {line.split("：")[0] for line in found[1:]} == {
         "QSR_SECRET_KEY",
-        "QSR_INTERNAL_SECRET",
+        "QSR_INTERNAL_PUBLIC_KEY",
         "QSR_PII_KEY",
     }
 

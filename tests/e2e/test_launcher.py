@@ -15,8 +15,11 @@ import httpx
 import pytest
 
 from gateway.accounts import DEMO_ACCOUNTS
+from services.common.internal_keys import new_pair
 from services.common.settings import SERVICES
 from tests.harness import free_port
+
+PRIVATE, PUBLIC = new_pair()
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +61,8 @@ def _env(tmp_path: Path, **settings: str) -> dict[str, str]:
         "QSR_NATS_URL",
         "QSR_DATABASE_URL",
         "QSR_SECRET_KEY",
-        "QSR_INTERNAL_SECRET",
+        "QSR_INTERNAL_SIGNING_KEY",
+        "QSR_INTERNAL_PUBLIC_KEY",
         "QSR_PII_KEY",
     ):
         if inherited not in settings:
@@ -121,11 +125,14 @@ def _variables(problems: list[str]) -> list[str]:
     return [problem.split("：", 1)[0] for problem in problems]
 
 
-def test_a_production_start_without_two_secrets_names_both_and_starts_nothing(tmp_path: Path) -> None:
-    env = _env(tmp_path, QSR_ENV="production", QSR_INTERNAL_SECRET="i" * 40)
+def test_a_production_start_without_two_secrets_and_the_signing_key_names_each_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path, QSR_ENV="production", QSR_INTERNAL_PUBLIC_KEY=PUBLIC)
     problems = _refused(tmp_path, env)
-    assert _variables(problems) == ["QSR_SECRET_KEY", "QSR_PII_KEY"], problems
-    assert all("32 个字符" in problem for problem in problems)  # what to do
+    assert _variables(problems) == ["QSR_SECRET_KEY", "QSR_PII_KEY", "QSR_INTERNAL_SIGNING_KEY"], problems
+    assert all("32 个字符" in problem for problem in problems[:2])  # what to do
+    assert "openssl genpkey -algorithm ed25519" in problems[2]
 
 
 def test_an_invalid_value_and_a_missing_secret_are_both_reported(tmp_path: Path) -> None:
@@ -133,7 +140,8 @@ def test_an_invalid_value_and_a_missing_secret_are_both_reported(tmp_path: Path)
         tmp_path,
         QSR_ENV="production",
         QSR_SECRET_KEY="s" * 40,
-        QSR_INTERNAL_SECRET="i" * 40,
+        QSR_INTERNAL_SIGNING_KEY=PRIVATE,
+        QSR_INTERNAL_PUBLIC_KEY=PUBLIC,
         QSR_RATE_LIMIT_LOGIN="ten a minute",
         QSR_REPLICAS="0",
     )
@@ -168,7 +176,7 @@ def test_a_process_started_on_its_own_refuses_bad_settings_naming_each(tmp_path:
     assert result.returncode != 0
     log = result.stderr
     assert (
-        "QSR_INTERNAL_SECRET：" in log
+        "QSR_INTERNAL_PUBLIC_KEY：" in log
         and "QSR_PII_KEY：" in log
         and "QSR_MAX_DELIVER：'none' 不是整数" in log
     )
@@ -230,7 +238,12 @@ def test_qsr_up_runs_everything_and_stops_cleanly(tmp_path: Path, stop_signal: s
 
 
 def test_a_production_banner_lists_no_demo_account_and_says_how_log_in_stands(tmp_path: Path) -> None:
-    secrets = {"QSR_SECRET_KEY": "s" * 40, "QSR_INTERNAL_SECRET": "i" * 40, "QSR_PII_KEY": "p" * 40}
+    secrets = {
+        "QSR_SECRET_KEY": "s" * 40,
+        "QSR_INTERNAL_SIGNING_KEY": PRIVATE,
+        "QSR_INTERNAL_PUBLIC_KEY": PUBLIC,
+        "QSR_PII_KEY": "p" * 40,
+    }
     env = _env(tmp_path, QSR_ENV="production", **secrets)
     gateway = f"http://127.0.0.1:{env['QSR_GATEWAY_PORT']}"
     launcher, output = _start(env)

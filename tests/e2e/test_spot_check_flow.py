@@ -167,15 +167,13 @@ async def test_the_gateway_refuses_callers_without_a_valid_token(system: System)
         assert wrong.status_code == 401
         stream = await gateway.get("/api/v1/events/stream")
         assert stream.status_code == 401
-        # A caller cannot pass an identity of its own past the gateway.
+        # A caller cannot pass an identity of its own past the gateway, not even one signed with its key.
         headers = await login(gateway, "jiaocheng")
-        from services.common.auth import INTERNAL_AUDIENCE, issue_token
-        from services.common.settings import Settings
+        from services.common.auth import issue_identity
+        from services.common.internal_keys import private_key
         from tests.harness import SX_PROVINCE
 
-        forged = issue_token(
-            SX_PROVINCE, Settings().internal_secret, ttl_seconds=60, audience=INTERNAL_AUDIENCE
-        )
+        forged = issue_identity(SX_PROVINCE, private_key(system.env["QSR_INTERNAL_SIGNING_KEY"]))
         response = await gateway.get(
             "/api/v1/reporting/summary?region=140000", headers={**headers, "X-QSR-Identity": forged}
         )

@@ -15,7 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.app import create_app
-from services.common.auth import INTERNAL_AUDIENCE, read_token
+from services.common.auth import read_identity
+from services.common.internal_keys import new_pair
 from services.common.settings import Settings
 from tests.harness import free_port, on_socket, serving
 
@@ -78,9 +79,7 @@ async def test_the_proxy_forwards_the_request_and_a_signed_identity_only(setting
     assert echoed["path"] == "/enterprises/x" and echoed["query"] == "limit=5" and echoed["body"] == '{"a":1}'
     upstream_headers = echoed["headers"]
     assert "authorization" not in upstream_headers and "cookie" not in upstream_headers
-    caller = read_token(
-        upstream_headers["x-qsr-identity"], settings.internal_secret, audience=INTERNAL_AUDIENCE
-    )
+    caller = read_identity(upstream_headers["x-qsr-identity"], settings.internal_verify_keys)
     assert (caller.username, caller.region_code) == ("wenshui", "141121")  # the forged header was replaced
     assert upstream_headers["x-request-id"] == "req-1"
     assert response.headers["x-request-id"] == "req-1"
@@ -156,7 +155,10 @@ async def test_bulk_paths_wait_longer_than_the_rest(settings: Settings) -> None:
 
 
 async def test_demo_accounts_exist_only_in_development(settings: Settings) -> None:
-    production = settings.model_copy(update={"env": "production"})
+    private, public = new_pair()
+    production = settings.model_copy(
+        update={"env": "production", "internal_signing_key": private, "internal_public_key": public}
+    )
     async with serving(create_app(production)) as client:
         response = await client.post("/auth/token", json={"username": "wenshui", "password": "demo"})
     assert response.status_code == 401

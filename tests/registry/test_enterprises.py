@@ -7,6 +7,7 @@ import json
 import nats
 import pytest
 
+from services.common.internal_keys import new_pair
 from services.common.settings import Settings
 from services.registry.app import create_app
 from tests.harness import JIAOCHENG, SX_PROVINCE, WENSHUI, enterprise_body, identity, make_uscc, serving
@@ -84,10 +85,8 @@ async def test_without_the_gateway_identity_nothing_is_served(settings: Settings
         assert (await client.get("/enterprises")).status_code == 401
         forged = {"x-qsr-identity": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}
         assert (await client.get("/enterprises", headers=forged)).json()["code"] == "UNAUTHENTICATED"
-        other_secret = Settings(internal_secret="x" * 40)
-        assert (
-            await client.get("/enterprises", headers=identity(other_secret, SX_PROVINCE))
-        ).status_code == 401
+        other_key = Settings(internal_signing_key=new_pair()[0], internal_public_key=new_pair()[1])
+        assert (await client.get("/enterprises", headers=identity(other_key, SX_PROVINCE))).status_code == 401
 
 
 async def test_a_county_cannot_see_its_neighbour_and_the_province_sees_both(settings: Settings) -> None:
