@@ -182,6 +182,18 @@ def running_system(data_dir: Path, database_url: str, **env: str) -> Iterator[Sy
         running.shutdown()
 
 
+@contextmanager
+def module_system(tmp_path_factory: Any, name: str, **env: str) -> Iterator[System]:
+    """A running system shared by the tests of one module, in databases of its own that are dropped after."""
+    data_dir = tmp_path_factory.mktemp(name)
+    database_url = database_template(data_dir)
+    try:
+        with running_system(data_dir, database_url, **env) as running:
+            yield running
+    finally:
+        asyncio.run(drop_databases(database_url))
+
+
 def make_settings(nats: NatsServer, database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(
         env="development",

@@ -4,7 +4,6 @@ the fixture set up and add only units of their own."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import socket
 import threading
@@ -23,7 +22,7 @@ from services.common.auth import ALGORITHM, USER_AUDIENCE
 from services.common.db import today_cn
 from services.common.launcher import System
 from services.common.settings import Settings
-from tests.harness import database_template, drop_databases, enterprise_body, make_uscc, whole_system
+from tests.harness import enterprise_body, make_uscc, module_system
 
 pytestmark = pytest.mark.e2e
 
@@ -129,18 +128,11 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp_path = tmp_path_factory.mktemp("security")
-    database_url = database_template(tmp_path)
     # One client makes every request of the module: no rate limits.
-    system = whole_system(tmp_path, database_url, QSR_RATE_LIMIT_ENABLED="false")
-    try:
-        system.start(timeout=90)
+    with module_system(tmp_path_factory, "security", QSR_RATE_LIMIT_ENABLED="false") as system:
         built = World(system)
         yield built
         built.gateway.close()
-    finally:
-        system.shutdown()
-        asyncio.run(drop_databases(database_url))
 
 
 def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ for this module), registry's events over a real NATS."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,13 +15,11 @@ from services.common.launcher import System
 from tests.e2e.client import login
 from tests.exam.factories import true_false
 from tests.harness import (
-    database_template,
-    drop_databases,
     enterprise_body,
     eventually,
     id_number,
     make_uscc,
-    running_system,
+    module_system,
 )
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -32,13 +29,8 @@ DEMO_BANK = Path(__file__).parents[2] / "services" / "exam" / "data" / "bank.csv
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    data_dir = tmp_path_factory.mktemp("exam-system")
-    database_url = database_template(data_dir)
-    try:
-        with running_system(data_dir, database_url) as running:
-            yield running
-    finally:
-        asyncio.run(drop_databases(database_url))
+    with module_system(tmp_path_factory, "exam-system") as running:
+        yield running
 
 
 async def test_the_demo_bank_is_imported_and_kept_from_enterprises(system: System) -> None:

@@ -4,7 +4,6 @@ comes up after the gateway appears in it."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from collections.abc import Iterator
 from typing import Any
@@ -21,20 +20,15 @@ from gateway.openapi import HEALTH_PATHS, merge
 from services.common.errors import PROBLEM_JSON
 from services.common.launcher import System
 from services.common.settings import SERVICES, Settings
-from tests.harness import database_template, drop_databases, eventually, free_port, on_socket, running_system
+from tests.harness import eventually, free_port, module_system, on_socket
 
 METHODS = {"get", "put", "post", "patch", "delete"}
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    data_dir = tmp_path_factory.mktemp("openapi")
-    template = database_template(data_dir)
-    try:
-        with running_system(data_dir, template) as running:
-            yield running
-    finally:
-        asyncio.run(drop_databases(template))
+    with module_system(tmp_path_factory, "openapi") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
