@@ -10,11 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway import docs_pages
 from gateway.accounts import authenticate
 from gateway.bodylimit import BodyLimitMiddleware
 from gateway.identity import IdentityCache
@@ -44,8 +44,6 @@ UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
 # A service's own documentation pages (switched off; its document is merged into the gateway's): the
 # gateway answers them with a redirect to its own /docs, at the service's operations.
 DOC_PAGES = {f"{API_PREFIX}{service}/{page}": service for service in SERVICES for page in ("docs", "redoc")}
-# Swagger UI keeps the token across reloads, and filters the many tags by a word.
-SWAGGER_UI = {"persistAuthorization": True, "filter": True, "displayRequestDuration": True}
 
 
 class TokenRequest(BaseModel):
@@ -231,15 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def openapi_document() -> Response:
         return Response(await documents.current(), media_type="application/json")
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="QSR API — Swagger UI", swagger_ui_parameters=SWAGGER_UI
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title="QSR API — ReDoc")
+    docs_pages.install(app, openapi_url="/openapi.json")
 
     for page in DOC_PAGES:
 
