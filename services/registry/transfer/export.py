@@ -23,29 +23,14 @@ from services.common.settings import Settings
 from services.registry import pii, repository, service
 from services.registry.models import Certificate, Enterprise, ProductCategoryLink
 from services.registry.schemas import ENTRY_REASON_NAMES, EnterpriseKind, OperatingStatus
-from services.registry.transfer.parser import CHANNEL_NAMES, KIND_NAMES
+from services.registry.transfer.parser import CHANNEL_NAMES, ENTRY_COLUMNS, KIND_NAMES
 
 EXPORT_CHUNK_ROWS = 2000  # rows read per query of an export
 _SPOOL_BYTES = 8 * 1024 * 1024
 _ENTERPRISE = Enterprise.__table__  # type: ignore[attr-defined]
 
-_EXPORT_COLUMNS = (
-    "id",
-    "uscc",
-    "name",
-    "kind",
-    "sales_channel",
-    "region_code",
-    "station_code",
-    "registered_address",
-    "principal_name",
-    "principal_phone_enc",
-    "employees",
-    "revenue_wan_yuan",
-    "size_year",
-    "entry_reason",
-    "entry_note",
-)
+# A unit's own columns: its id and what an import row enters.
+_EXPORT_COLUMNS = ("id", *ENTRY_COLUMNS)
 
 
 def _plain_number(value: float | int | None) -> int | float | None:

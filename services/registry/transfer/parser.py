@@ -291,7 +291,7 @@ class Row:
 
 # Chunks of rows cross from the reader process pickled. As tuples of plain values in a fixed order they
 # pickle and load several times faster than dataclasses and dicts (loading them is the writing side's work).
-_ENTRY_COLUMNS = (
+ENTRY_COLUMNS = (
     "uscc",
     "name",
     "kind",
@@ -341,7 +341,7 @@ def unpack_rows(packed: list[tuple[Any, ...]]) -> list[Row]:
         if entry is not None:
             columns, phone, categories, certificates = entry
             row.entry = Entry(
-                dict(zip(_ENTRY_COLUMNS, columns, strict=True)),
+                dict(zip(ENTRY_COLUMNS, columns, strict=True)),
                 phone,
                 categories,
                 [dict(zip(_CERT_FIELDS, c, strict=True)) for c in certificates],
@@ -514,7 +514,7 @@ class RowReader:
 
 def _columns(data: LedgerFields, uscc: str) -> dict[str, Any]:
     """``service.scalar_columns`` of a checked row without its phone, which is sealed only if written
-    (in the order of ``_ENTRY_COLUMNS``)."""
+    (in the order of ``ENTRY_COLUMNS``)."""
     return {
         "uscc": uscc,
         "name": data.name.strip(),
