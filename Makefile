@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test browser lint format bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/qsr up
 
-test: $(STAMP)
+# The docs pages are tested in Debian's Chromium (driven by pip's playwright, which downloads nothing), with a
+# CJK font so that Chinese renders in their screenshots: installed here when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|wqy'; then \
+		apt-get install -y -q chromium fonts-wqy-microhei || \
+		{ apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei; }; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 lint: $(STAMP)
