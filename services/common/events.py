@@ -218,13 +218,67 @@ class SelfCheckOverdue(BaseModel):
 
 
 class ExamResultPublished(BaseModel):
-    """考核结果公布: a sampled manager passed or failed; a failed one may no longer hold the post."""
+    """考核结果公布: a sampled manager passed or failed; a failed one may no longer hold the post. A
+    correction (a regraded sitting) is a new result naming the one it replaces and why."""
 
-    exam_id: str
+    exam_id: str  # the result's id (a correction has its own)
     enterprise_id: str
     manager_id: str
     result: Literal["qualified", "failed"]
     published_on: date
+    plan_id: str | None = None
+    sitting_id: str | None = None
+    role: Literal["quality_director", "quality_officer"] | None = None
+    kind: Literal["production", "sales"] | None = None
+    score: float | None = None
+    max_score: float | None = None
+    correction_of: str | None = None  # the result this one replaces (阅卷更正)
+    reason: str | None = None
+
+
+class ExamPlanPublished(BaseModel):
+    """考核抽取结果公开: a plan's sampled managers were drawn (or re-drawn) and published."""
+
+    plan_id: str
+    organiser_region: str
+    title: str
+    mode: Literal["online", "paper", "on_site"]
+    period_start: date
+    period_end: date
+    draw_round: int
+    seed: str
+    algorithm: str
+    candidate_count: int  # the managers the draw chose from
+    sampled: int
+    inputs_sha256: str  # digest of the recorded draw inputs (GET /plans/{id}/draws shows them)
+
+
+class ExamSittingSubmitted(BaseModel):
+    """答卷提交: a sitting ended (by the person, at the deadline, or entered by the examiner) and was scored."""
+
+    sitting_id: str
+    plan_id: str
+    enterprise_id: str
+    manager_id: str
+    role: Literal["quality_director", "quality_officer"]
+    kind: Literal["production", "sales"]
+    mode: Literal["online", "paper"]
+    submission: Literal["person", "deadline", "examiner"]
+    submitted_at: datetime
+    score: float
+    max_score: float
+
+
+class ExamEnterpriseSummoned(BaseModel):
+    """约谈: the unit's managers failed the exam repeatedly (多次, the pack's number within its window)."""
+
+    summons_id: str
+    enterprise_id: str
+    region_code: str
+    failures: int
+    result_ids: list[str]
+    summoned_on: date
+    reason: str
 
 
 class RiskPoint(BaseModel):
@@ -341,6 +395,11 @@ SELF_CHECK_OVERDUE = define(
 )
 EXAM_RESULT_PUBLISHED = define(
     "exam.result.published", 1, ExamResultPublished, "质量安全管理人员考核结果公布"
+)
+EXAM_PLAN_PUBLISHED = define("exam.plan.published", 1, ExamPlanPublished, "考核随机抽取结果公开")
+EXAM_SITTING_SUBMITTED = define("exam.sitting.submitted", 1, ExamSittingSubmitted, "考核答卷已提交并评分")
+EXAM_ENTERPRISE_SUMMONED = define(
+    "exam.enterprise.summoned", 1, ExamEnterpriseSummoned, "单位质量安全管理人员多次考核不合格，约谈"
 )
 RISK_CONTROL_LIST_ADOPTED = define(
     "registry.risk_control_list.adopted", 1, RiskControlListAdopted, "单位质量安全风险管控清单（新版本）"

@@ -3,7 +3,7 @@
 Pure functions over plain data; the plan service feeds them and stores what they decide, together with
 the seed and every input, so that anyone can re-run the draw.
 
-Algorithm ``sha256-rank-v1`` ("sort by hash"):
+Algorithm ``sha256-rank-v1`` ("sort by hash", ``services.common.draw``):
 
 * The sort key of a candidate is ``HMAC-SHA256(key = UTF-8(seed), message = UTF-8(purpose) + 0x00 +
   UTF-8(candidate id))`` as lower-case hex. Candidates are sorted by ``(key, id)`` ascending and the first
@@ -29,47 +29,16 @@ Re-running it in a few lines of Python::
 from __future__ import annotations
 
 import calendar
-import hashlib
-import hmac
-import json
-import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
-ALGORITHM = "sha256-rank-v1"
+from services.common.draw import ALGORITHM, canonical_digest, rank
+
 INSPECTORS_PER_VISIT = 2
 UNITS = "units"
 DEFAULT_VISIT_EVERY_MONTHS = 6  # 半年内现场检查不少于1次
-
-
-def new_seed() -> str:
-    """A fresh seed from the operating system's randomness (128 bits, hex); it is recorded and published."""
-    return os.urandom(16).hex()
-
-
-def sort_key(seed: str, purpose: str, candidate: str) -> str:
-    """The hash a candidate is ranked by (see the module's docstring)."""
-    message = purpose.encode() + b"\x00" + candidate.encode()
-    return hmac.new(seed.encode(), message, hashlib.sha256).hexdigest()
-
-
-def rank(seed: str, purpose: str, candidates: Iterable[str]) -> list[str]:
-    """The candidates in draw order: ascending by their sort key, ties (never seen) by id."""
-    return sorted(candidates, key=lambda candidate: (sort_key(seed, purpose, candidate), candidate))
-
-
-def draw_count(ratio: float, population: int) -> int:
-    """How many of ``population`` units a ``ratio`` draws: rounded up, so any ratio above 0 draws at least one
-    unit when there is one (抽查比例 is a minimum)."""
-    if not 0 <= ratio <= 1:
-        raise ValueError(f"ratio must lie in [0, 1]: {ratio}")
-    if population < 0:
-        raise ValueError(f"population must not be negative: {population}")
-    return min(population, math.ceil(Decimal(str(ratio)) * population))
 
 
 def inspectors_purpose(unit_id: str) -> str:
@@ -281,8 +250,7 @@ def inputs_from_json(data: Mapping[str, Any]) -> DrawInputs:
 
 def inputs_digest(inputs: DrawInputs) -> str:
     """SHA-256 of the canonical JSON of the inputs: published with the result, so they cannot change later."""
-    canonical = json.dumps(inputs_to_json(inputs), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_digest(inputs_to_json(inputs))
 
 
 # --------------------------------------------------------------------------------- half-year visit rule

@@ -10,6 +10,7 @@ from datetime import date
 
 import pytest
 
+from services.common import draw as common_draw
 from services.inspection import draw
 from services.inspection.draw import DrawInputs, RosterEntry
 
@@ -76,7 +77,9 @@ def test_the_draw_is_the_published_algorithm() -> None:
         ]
         assert list(result.staffing[unit].inspectors) == reference_rank(seed, purpose, sorted(eligible))[:2]
     assert draw.ALGORITHM == "sha256-rank-v1"
-    assert draw.sort_key("s", "units", "a") == hmac.new(b"s", b"units\x00a", hashlib.sha256).hexdigest()
+    assert (
+        common_draw.sort_key("s", "units", "a") == hmac.new(b"s", b"units\x00a", hashlib.sha256).hexdigest()
+    )
 
 
 def test_rank_does_not_depend_on_the_order_candidates_come_in() -> None:
@@ -242,17 +245,17 @@ def test_any_change_of_the_inputs_changes_the_digest(changes: dict[str, object])
     ],
 )
 def test_the_ratio_is_rounded_up(ratio: float, population: int, expected: int) -> None:
-    assert draw.draw_count(ratio, population) == expected
+    assert common_draw.draw_count(ratio, population) == expected
 
 
 @pytest.mark.parametrize(("ratio", "population"), [(-0.1, 10), (1.01, 10), (0.5, -1)])
 def test_an_impossible_ratio_is_refused(ratio: float, population: int) -> None:
     with pytest.raises(ValueError):
-        draw.draw_count(ratio, population)
+        common_draw.draw_count(ratio, population)
 
 
 def test_a_new_seed_is_fresh_every_time() -> None:
-    seeds = {draw.new_seed() for _ in range(100)}
+    seeds = {common_draw.new_seed() for _ in range(100)}
     assert len(seeds) == 100 and all(len(seed) == 32 for seed in seeds)
 
 

@@ -161,6 +161,57 @@ class Manual(_Strict):
     max_days: int = Field(366, ge=1)
 
 
+class BlueprintItem(_Strict):
+    """One line of a paper's blueprint (组卷规则): so many questions of a category and type, so many points each."""
+
+    category: Literal["law_regulation", "standard", "professional_knowledge"]
+    type: Literal["single_choice", "multiple_choice", "true_false"]
+    count: int = Field(ge=1, le=200)
+    points: float = Field(gt=0, le=100)
+
+
+def _default_blueprint() -> tuple[BlueprintItem, ...]:
+    lines = (
+        ("law_regulation", "single_choice", 4),
+        ("law_regulation", "multiple_choice", 2),
+        ("law_regulation", "true_false", 3),
+        ("standard", "single_choice", 2),
+        ("standard", "true_false", 1),
+        ("professional_knowledge", "single_choice", 4),
+        ("professional_knowledge", "multiple_choice", 2),
+        ("professional_knowledge", "true_false", 2),
+    )
+    return tuple(BlueprintItem(category=c, type=t, count=n, points=5) for c, t, n in lines)  # type: ignore[arg-type]
+
+
+class ExamPolicy(_Strict):
+    """质量安全管理人员考核: the numbers the seeds leave to the province. Every default is the platform's
+    (平台默认, no seed fixes it) and says so in ``basis``; a province's pack may set its own."""
+
+    basis: str = (
+        "种子001 三(七)、002 三、003 三(八)：定期以随机方式开展考核，考核不合格的不得继续担任，"
+        "多次考核不合格的约谈单位。及格线、试卷构成、时长、多选题计分、“多次”的次数与期间、"
+        "排除近期已考人员的月数、督促整改期限均为平台默认，各省可在规则包中改定。"
+    )
+    pass_mark_percent: float = Field(60, gt=0, le=100)  # 平台默认: 60% of the paper's points
+    duration_minutes: int = Field(60, ge=5, le=600)  # 平台默认
+    multiple_choice_scoring: Literal["all_or_nothing", "partial"] = "all_or_nothing"  # 平台默认
+    #: partial: a choice naming only correct options (not all) earns this share of the points.
+    partial_share: float = Field(0.5, ge=0, le=1)
+    blueprint: tuple[BlueprintItem, ...] = Field(default_factory=_default_blueprint, min_length=1)
+    #: "多次考核不合格": this many failed results of one unit's managers within ``within_days`` → 约谈.
+    repeated_failures: int = Field(2, ge=2)
+    repeated_failures_within_days: int = Field(730, ge=1)
+    #: 抽取时排除：近 N 个月内已参加考核的人员.
+    exclude_examined_within_months: int = Field(12, ge=0, le=60)
+    #: 督促整改: days a unit with failed managers has to put a qualified person in post.
+    rectification_days: int = Field(30, ge=1, le=365)
+
+    @property
+    def total_points(self) -> float:
+        return sum(item.count * item.points for item in self.blueprint)
+
+
 class Pack(_Strict):
     pack: str = Field(pattern=r"^[a-z0-9-]+$")
     version: str
@@ -179,6 +230,7 @@ class Pack(_Strict):
     locking: Locking
     deadlines: Deadlines = Deadlines()
     manual: Manual = Manual()
+    exam: ExamPolicy = ExamPolicy()
 
     @field_validator("provinces")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common import draw as common_draw
 from services.common.auth import Caller, RegulatorOnly
 from services.common.db import utcnow
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
@@ -256,12 +257,12 @@ async def create_plan(*, session: AsyncSession, caller: Caller, data: PlanCreate
     must_visit = [item for item in must_visit if item[0] not in taken]
     candidates = tuple(sorted(pool - set(taken)))
     roster = await repository.roster(session, data.region_code)
-    seed = data.seed or draw.new_seed()
+    seed = data.seed or common_draw.new_seed()
     full = draw.DrawInputs(
         seed=seed,
         jurisdiction=data.region_code,
         candidates=candidates,
-        count=draw.draw_count(data.ratio, len(candidates)),
+        count=common_draw.draw_count(data.ratio, len(candidates)),
         must_visit=tuple(unit_id for unit_id, _, _ in must_visit),
         roster=tuple(
             draw.RosterEntry(
