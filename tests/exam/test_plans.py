@@ -23,10 +23,25 @@ from services.common.db import Database, today_cn, utcnow
 from services.common.ids import new_id
 from services.common.launcher import System
 from services.common.policy import BlueprintItem
+from services.common.settings import Settings
+from services.exam.app import create_app as create_exam
 from services.exam.models import ExamSitting, ExamUnit
 from services.exam.plans import rules, sampling
 from tests.e2e.client import login
-from tests.harness import enterprise_body, eventually, id_number, make_uscc, module_system
+from tests.harness import (
+    SX_PROVINCE,
+    WENSHUI,
+    enterprise_body,
+    enterprise_caller,
+    eventually,
+    id_number,
+    identity,
+    make_uscc,
+    module_system,
+    selects,
+    serving,
+    statements,
+)
 
 DEMO_BANK = Path(__file__).parents[2] / "services" / "exam" / "data" / "bank.csv"
 DEMO_USCC = "91141121MA00000010"  # the unit of the demo enterprise account ent-demo
@@ -302,9 +317,11 @@ async def test_a_county_plans_draws_verifies_and_re_draws_and_the_unit_is_notifi
         demo = await g.unit(DEMO_USCC, station_code="141121001", product_categories=["electric_bicycle"])
         other = await g.unit(make_uscc(7101), product_categories=["electric_bicycle", "ebike_battery"])
         closed = await g.unit(make_uscc(7102), product_categories=["electric_bicycle"])
-        managers = {
+        demo_managers = {
             await g.manager(demo, 7101, name="张三"),
             await g.manager(demo, 7102, "quality_officer", name="欧阳修"),
+        }
+        managers = demo_managers | {
             await g.manager(other, 7103, name="李四"),
             await g.manager(other, 7104, "quality_officer", name="王五"),
         }
@@ -375,9 +392,7 @@ async def test_a_county_plans_draws_verifies_and_re_draws_and_the_unit_is_notifi
         assert sorted(c["manager_id"] for c in now_sampled) == sorted(second["drawn"])
 
         # The unit's account: its own sampled persons, as notices, and only those
-        demo_drawn = {m for m in second["drawn"]} & set(
-            c["manager_id"] for c in now_sampled if c["uscc"] == DEMO_USCC
-        )
+        demo_drawn = set(second["drawn"]) & demo_managers
         assert demo_drawn  # three of four: at least one of the demo unit's two
         notices = (await g.call("ent-demo", "GET", "/api/v1/exam/notices")).json()["items"]
         mine = [n for n in notices if n["plan_id"] == plan_id]
@@ -585,3 +600,26 @@ async def test_bad_plans_are_refused_with_their_codes_and_nothing_is_written(sys
         )
         ids = [p["id"] for p in first["items"] + rest.json()["items"]]
         assert len(ids) == len(set(ids)) == len(before) + 2
+
+
+@pytest.mark.asyncio
+async def test_reading_a_plan_is_one_query_for_a_regulator_and_a_unit_alike(settings: Settings) -> None:
+    app = create_exam(settings)
+    async with serving(app) as exam:
+        files = {"file": ("bank.csv", DEMO_BANK.read_bytes(), "text/csv")}
+        imported = await exam.post("/questions/import", files=files, headers=identity(settings, SX_PROVINCE))
+        assert imported.status_code == 200, imported.text
+        body = {"title": "考核", "mode": "on_site", "roles": ["quality_officer"], "kinds": ["production"]}
+        made = await exam.post(
+            "/plans", json={**body, **PERIOD, "sample_ratio": 0.2}, headers=identity(settings, WENSHUI)
+        )
+        assert made.status_code == 201, made.text
+        plan_id = made.json()["id"]
+        company = identity(settings, enterprise_caller(DEMO_USCC))
+        for headers, status in ((identity(settings, WENSHUI), 200), (company, 404)):
+            with statements(app) as seen:
+                shown = await exam.get(f"/plans/{plan_id}", headers=headers)
+                listed = await exam.get("/plans", headers=headers)
+            assert (shown.status_code, listed.status_code) == (status, 200), shown.text
+            assert len(selects(seen)) == 2  # one each
+            assert (plan_id in {p["id"] for p in listed.json()["items"]}) is (status == 200)
