@@ -423,6 +423,32 @@ async def test_a_county_plans_draws_verifies_and_re_draws_and_the_unit_is_notifi
             "EXAM_CANDIDATE_NOT_FOUND",
         )
 
+        # A person a re-draw left out and a later one draws again is sampled anew: notified again, unread
+        before = {c["manager_id"]: c for c in now_sampled}
+        left_out = managers - set(second["drawn"])
+        for n in range(3, 12):
+            redraw = await g.call(
+                "wenshui",
+                "POST",
+                f"/api/v1/exam/plans/{plan_id}/draw",
+                json={"seed": f"round-seed-{n}", "reason": "复核"},
+            )
+            assert redraw.status_code == 200, redraw.text
+            back = left_out & set(redraw.json()["drawn"])
+            if back:
+                break
+        assert back, "nine re-draws never drew the left-out person again"
+        latest = (await g.call("wenshui", "GET", f"/api/v1/exam/plans/{plan_id}/candidates")).json()["items"]
+        by_manager = {c["manager_id"]: c for c in latest}
+        assert set(by_manager) == set(redraw.json()["drawn"])
+        (returned,) = back
+        assert by_manager[returned]["read_at"] is None and by_manager[returned]["draw_round"] == n
+        kept = set(before) & set(by_manager)
+        assert all(by_manager[m]["notified_at"] == before[m]["notified_at"] for m in kept)
+        assert all(by_manager[returned]["notified_at"] > before[m]["notified_at"] for m in kept)
+        verified_last = await g.call("wenshui", "GET", f"/api/v1/exam/plans/{plan_id}/draws/{n}/verify")
+        assert verified_last.json()["verified"]
+
         # The neighbouring county sees none of it and can do nothing with it
         for path in ("", "/draws", "/draws/1/verify", "/candidates"):
             hidden = await g.call("jiaocheng", "GET", f"/api/v1/exam/plans/{plan_id}{path}")
