@@ -29,7 +29,7 @@ class BankQuestion:
     version: int
     category: str
     type: str
-    option_keys: tuple[str, ...]  # in the version's own order; () for true/false
+    option_keys: tuple[str, ...] = ()  # in the version's own order; () for true/false (or not read)
     product_categories: tuple[str, ...] = ()  # () = every field
 
 
@@ -77,6 +77,88 @@ def shuffled_options(seed: str, question_id: str, keys: Sequence[str]) -> tuple[
     return tuple(rank(seed, f"options\x00{question_id}", keys)) if keys else ()
 
 
+@dataclass(frozen=True)
+class Chosen:
+    question: BankQuestion
+    points: float
+    repeated: bool
+
+
+def choose(
+    seed: str,
+    blueprint: Sequence[Mapping[str, Any]],
+    bank: Iterable[BankQuestion],
+    *,
+    unit_categories: Iterable[str] = (),
+    previous: Iterable[str] = (),
+) -> list[Chosen]:
+    """The paper's questions in order: the blueprint's lines in turn, each line's in draw order. ``bank`` is
+    every active question the person's role and kind and the organiser may use; those for fields the unit
+    does not work in are left out here. ``previous``: question ids of the person's earlier papers. Raises
+    BankTooSmall."""
+    unit_fields = set(unit_categories)
+    seen = set(previous)
+    groups: dict[tuple[str, str], list[BankQuestion]] = {
+        (line["category"], line["type"]): [] for line in blueprint
+    }
+    for question in bank:  # the hot loop of a draw (10,000 questions): no call for the common case
+        members = groups.get((question.category, question.type))
+        if members is not None and (
+            not question.product_categories or not unit_fields.isdisjoint(question.product_categories)
+        ):
+            members.append(question)
+    needed: dict[tuple[str, str], int] = {}
+    for line in blueprint:
+        group = (line["category"], line["type"])
+        needed[group] = needed.get(group, 0) + int(line["count"])
+    ranked: dict[tuple[str, str], list[BankQuestion]] = {}
+    for group, count in needed.items():
+        members = groups[group]
+        if len(members) < count:
+            raise BankTooSmall(group[0], group[1], count, len(members))
+        by_id = {q.question_id: q for q in members}
+        order = rank(seed, f"paper\x00{group[0]}\x00{group[1]}", by_id)
+        fresh = [by_id[i] for i in order if i not in seen]
+        if len(fresh) < count:
+            fresh += [by_id[i] for i in order if i in seen]
+        ranked[group] = fresh[:count]
+    chosen: list[Chosen] = []
+    taken = dict.fromkeys(ranked, 0)
+    for line in blueprint:
+        group = (line["category"], line["type"])
+        start = taken[group]
+        taken[group] = start + int(line["count"])
+        chosen += [
+            Chosen(q, float(line["points"]), q.question_id in seen)
+            for q in ranked[group][start : taken[group]]
+        ]
+    return chosen
+
+
+def assemble(
+    seed: str, chosen: Sequence[Chosen], option_keys: Mapping[str, Sequence[str]] | None = None
+) -> list[PaperQuestion]:
+    """The paper: each chosen question numbered, its options shuffled. ``option_keys``: the chosen versions'
+    keys when the bank was read without them (the service reads the options of the chosen questions only)."""
+    paper = []
+    for position, c in enumerate(chosen, start=1):
+        q = c.question
+        keys = option_keys[q.question_id] if option_keys is not None else q.option_keys
+        paper.append(
+            PaperQuestion(
+                position=position,
+                question_id=q.question_id,
+                version=q.version,
+                category=q.category,
+                type=q.type,
+                points=c.points,
+                options=shuffled_options(seed, q.question_id, keys if q.type != "true_false" else ()),
+                repeated=c.repeated,
+            )
+        )
+    return paper
+
+
 def draw_paper(
     seed: str,
     blueprint: Sequence[Mapping[str, Any]],
@@ -85,51 +167,8 @@ def draw_paper(
     unit_categories: Iterable[str] = (),
     previous: Iterable[str] = (),
 ) -> list[PaperQuestion]:
-    """The paper: the blueprint's lines in order, each line's questions in draw order. ``bank`` is every
-    active question the person's role and kind and the organiser may use; those for fields the unit does not
-    work in are left out here. ``previous``: question ids of the person's earlier papers. Raises BankTooSmall."""
-    unit_fields = set(unit_categories)
-    seen = set(previous)
-    groups: dict[tuple[str, str], list[BankQuestion]] = {}
-    wanted = {(line["category"], line["type"]) for line in blueprint}
-    for question in bank:
-        group = (question.category, question.type)
-        if group in wanted and applies(question.product_categories, unit_fields):
-            groups.setdefault(group, []).append(question)
-    ranked: dict[tuple[str, str], list[BankQuestion]] = {}
-    needed: dict[tuple[str, str], int] = {}
-    for line in blueprint:
-        group = (line["category"], line["type"])
-        needed[group] = needed.get(group, 0) + int(line["count"])
-    for group, count in needed.items():
-        members = groups.get(group, [])
-        if len(members) < count:
-            raise BankTooSmall(group[0], group[1], count, len(members))
-        by_id = {q.question_id: q for q in members}
-        order = rank(seed, f"paper\x00{group[0]}\x00{group[1]}", by_id)
-        fresh = [by_id[i] for i in order if i not in seen]
-        again = [by_id[i] for i in order if i in seen]
-        ranked[group] = (fresh + again)[:count]
-    paper: list[PaperQuestion] = []
-    taken = dict.fromkeys(ranked, 0)
-    for line in blueprint:
-        group = (line["category"], line["type"])
-        start = taken[group]
-        taken[group] = start + int(line["count"])
-        for question in ranked[group][start : taken[group]]:
-            paper.append(
-                PaperQuestion(
-                    position=len(paper) + 1,
-                    question_id=question.question_id,
-                    version=question.version,
-                    category=question.category,
-                    type=question.type,
-                    points=float(line["points"]),
-                    options=shuffled_options(seed, question.question_id, question.option_keys),
-                    repeated=question.question_id in seen,
-                )
-            )
-    return paper
+    """``choose`` then ``assemble``, with the options' keys from ``bank``."""
+    return assemble(seed, choose(seed, blueprint, bank, unit_categories=unit_categories, previous=previous))
 
 
 def max_score(paper: Iterable[PaperQuestion]) -> float:

@@ -95,7 +95,7 @@ async def draw_paper(
     fields = await repository.unit_categories(session, candidate.enterprise_id)
     seed = new_seed()
     try:
-        drawn = papers.draw_paper(seed, blueprint, bank, unit_categories=fields, previous=previous)
+        chosen = papers.choose(seed, blueprint, bank, unit_categories=fields, previous=previous)
     except papers.BankTooSmall as exc:
         raise errors.BankTooSmall(
             f"题库中适用于该人员的{CATEGORY_NAMES.get(exc.category, exc.category)}"
@@ -105,12 +105,17 @@ async def draw_paper(
             needed=exc.needed,
             available=exc.available,
         ) from exc
-    texts = await repository.contents(session, [q.question_id for q in drawn])
+    texts = await repository.contents(session, [c.question.question_id for c in chosen])
+    options = {
+        c.question.question_id: json.loads(texts[(c.question.question_id, c.question.version)].options)
+        for c in chosen
+    }
+    drawn = papers.assemble(seed, chosen, {qid: [o["key"] for o in opts] for qid, opts in options.items()})
     entries = []
     for q in drawn:
-        version = texts[(q.question_id, q.version)]
-        option_text = {o["key"]: o["text"] for o in json.loads(version.options)}
-        entries.append({**q.as_json(), "stem": version.stem, "texts": [option_text[k] for k in q.options]})
+        option_text = {o["key"]: o["text"] for o in options[q.question_id]}
+        stem = texts[(q.question_id, q.version)].stem
+        entries.append({**q.as_json(), "stem": stem, "texts": [option_text[k] for k in q.options]})
     row = {
         "id": new_id(),
         "candidate_id": candidate.id,
