@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from services.common.db import today_cn
+from services.common.db import Database, today_cn
 from services.common.launcher import System
 from tests.e2e.client import login
-from tests.exam.factories import true_false
+from tests.exam.factories import csv_file, published_plan, sitting_bank_rows, true_false
 from tests.harness import (
     enterprise_body,
     eventually,
@@ -99,3 +100,40 @@ async def test_a_manager_appointed_at_registry_is_a_candidate_in_exam(system: Sy
         assert id_number(901) not in str(candidate) and "周建国" not in str(candidate)
         other = await gateway.get("/api/v1/exam/candidates", headers=jiaocheng)
         assert unit_id not in {c["enterprise_id"] for c in other.json()["items"]}
+
+
+async def test_a_person_sits_an_exam_through_the_gateway_and_the_neighbour_sees_nothing(
+    system: System,
+) -> None:
+    # Until the plans API is on main, the plan and its candidate are written into exam's own database.
+    database = Database(system.env["QSR_DATABASE_URL"].replace("{service}", "exam"))
+    try:
+        _, (candidate,) = await published_plan(
+            SimpleNamespace(state=SimpleNamespace(db=database)), [("91141121MA00000010", "141121")]
+        )
+    finally:
+        await database.dispose()
+    async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=20) as gateway:
+        province, company, jiaocheng = [
+            await login(gateway, u) for u in ("sx-province", "ent-demo", "jiaocheng")
+        ]
+    async with httpx.AsyncClient(base_url=system.url("gateway") + "/api/v1/exam", timeout=20) as exam:
+        rows = sitting_bank_rows("GW")
+        imported = await exam.post(
+            "/questions/import", files={"file": ("bank.csv", csv_file(rows), "text/csv")}, headers=province
+        )
+        assert imported.status_code == 200, imported.text
+        started = await exam.post(f"/candidates/{candidate}/sittings", headers=company)
+        assert started.status_code == 201, started.text
+        sitting = started.json()
+        first = sitting["questions"][0]
+        url = f"/sittings/{sitting['id']}/answers/{first['question_id']}"
+        for applied in (True, False):  # the same save twice: kept once
+            saved = await exam.put(url, json={"revision": 1, "answer": ["A"]}, headers=company)
+            assert saved.status_code == 200 and saved.json()["applied"] is applied, saved.text
+        hidden = await exam.get(f"/sittings/{sitting['id']}", headers=jiaocheng)
+        assert hidden.status_code == 404 and hidden.json()["code"] == "EXAM_SITTING_NOT_FOUND"
+        done = await exam.post(f"/sittings/{sitting['id']}/submit", headers=company)
+        assert done.status_code == 200 and done.json()["submission"] == "person", done.text
+        late = await exam.put(url, json={"revision": 2, "answer": ["B"]}, headers=company)
+        assert late.status_code == 409 and late.json()["code"] == "EXAM_SITTING_CLOSED"
