@@ -9,7 +9,7 @@ from services.common.app import create_service_app
 from services.common.settings import Settings
 from services.exam.api import router
 from services.exam.events import HANDLERS
-from services.exam.sittings.service import deadline_job
+from services.exam.sittings.closing import deadline_job
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from services.common.app import DbDep
 from services.common.auth import CallerDep
-from services.exam.sittings import paper_sittings, service
+from services.exam.sittings import closing, paper_sittings, service
 from services.exam.sittings.schemas import (
     MAX_BATCH,
     AnswerIn,
@@ -32,7 +32,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def server_now(request: Request) -> datetime:
-    return service.clock(request.app)
+    return closing.clock(request.app)
 
 
 NowDep = Annotated[datetime, Depends(server_now)]

@@ -50,6 +50,7 @@ from services.exam.access import ExamCandidateNotFound, candidate_for, plan_for
 from services.exam.bank.errors import DuplicateInFile, ImportTooLarge
 from services.exam.models import ExamAnswer, ExamCandidate, ExamPaper, ExamPlan, ExamSitting
 from services.exam.sittings import errors, repository, rules, service
+from services.exam.sittings.closing import close
 from services.exam.sittings.papers import to_original
 from services.exam.sittings.schemas import ImportErrorPublic, PaperAnswerIn, PaperSittingImportReport
 
@@ -105,7 +106,7 @@ async def _write(
         await session.execute(insert(ExamSitting), sittings)
     if answers:
         await session.execute(insert(ExamAnswer), answers)
-    await service.close(session, ids, "examiner", now)
+    await close(session, ids, "examiner", now)
     return ids
 
 
@@ -127,8 +128,8 @@ async def enter(
     try:
         async with db.transaction(immediate=True) as session:
             candidate, plan = await candidate_for(session, caller, candidate_id)
-            service._require_examiner(caller, plan)
-            service._require_open(plan, candidate)
+            service.require_examiner(caller, plan)
+            service.require_open(plan, candidate)
             paper = await _open_paper(session, candidate)
             entries = json.loads(paper.questions)
             by_position = {e["position"]: e for e in entries}
@@ -226,7 +227,7 @@ async def import_sheet(
     try:
         async with db.transaction(immediate=True) as session:
             plan = await plan_for(session, caller, plan_id)
-            service._require_examiner(caller, plan)
+            service.require_examiner(caller, plan)
             if plan.status != "published":
                 raise errors.PlanNotOpen(f"考核计划《{plan.title}》尚未发布或已公布结果，不能录入答卷")
             ids = sorted({r.candidate_id for r in rows})
@@ -389,7 +390,7 @@ async def template(*, db: Database, caller: Caller, plan_id: str) -> bytes:
     """导入模板: the header, and a row per question of every paper drawn and not yet entered."""
     async with db.session() as session:
         plan: ExamPlan = await plan_for(session, caller, plan_id)
-        service._require_examiner(caller, plan)
+        service.require_examiner(caller, plan)
         rows = await session.execute(
             select(ExamPaper.candidate_id, ExamPaper.attempt, ExamPaper.questions, ExamSitting.id)
             .outerjoin(ExamSitting, ExamSitting.paper_id == ExamPaper.id)

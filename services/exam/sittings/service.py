@@ -1,30 +1,26 @@
-"""Papers and sittings: drawing a paper, starting, autosaving, submitting and closing at the deadline, scoring.
+"""Papers and sittings: drawing a paper, starting, reading, autosaving, submitting (closing: ``closing.py``).
 
 Every write runs in one transaction with what it causes (a close scores the sitting, writes its result and
-emits ``exam.sitting.submitted`` together). Time is the server's: ``now`` comes from ``clock(app)``, which
+emits ``exam.sitting.submitted`` together). Time is the server's: ``now`` comes from ``closing.clock(app)``, which
 tests may replace on ``app.state.exam_clock`` to move past a deadline without waiting for it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.app import periodic
 from services.common.auth import Caller
-from services.common.db import CHINA, Database, as_utc, utcnow
+from services.common.db import CHINA, Database, as_utc
 from services.common.draw import new_seed
-from services.common.events import EXAM_SITTING_SUBMITTED, ExamSittingSubmitted
-from services.common.ids import new_id, new_ids
-from services.common.messaging import emit
+from services.common.ids import new_id
 from services.exam.access import candidate_for, require_organiser, sees_plan
 from services.exam.bank.rules import CATEGORY_NAMES, TYPE_NAMES
 from services.exam.models import (
@@ -32,10 +28,10 @@ from services.exam.models import (
     ExamCandidate,
     ExamPaper,
     ExamPlan,
-    ExamResult,
     ExamSitting,
 )
-from services.exam.sittings import errors, papers, repository, rules, scoring
+from services.exam.sittings import errors, papers, repository, rules
+from services.exam.sittings.closing import close
 from services.exam.sittings.schemas import (
     AnsweredQuestion,
     AnswerSaved,
@@ -44,14 +40,6 @@ from services.exam.sittings.schemas import (
     PaperQuestionPublic,
     SittingPublic,
 )
-
-CLOSE_BATCH = 200  # sittings closed per transaction by the deadline job
-
-
-def clock(app: FastAPI) -> datetime:
-    """The server's time (UTC); ``app.state.exam_clock`` replaces it in tests."""
-    replaced: Callable[[], datetime] | None = getattr(app.state, "exam_clock", None)
-    return replaced() if replaced is not None else utcnow()
 
 
 def _beijing(moment: datetime) -> str:
@@ -63,12 +51,12 @@ def _sees(caller: Caller, plan: ExamPlan, uscc: str) -> bool:
     return sees_plan(caller, plan) or (caller.uscc is not None and caller.uscc == uscc)
 
 
-def _require_examiner(caller: Caller, plan: ExamPlan) -> None:
+def require_examiner(caller: Caller, plan: ExamPlan) -> None:
     if not (caller.is_regulator and sees_plan(caller, plan)):
         raise errors.ExaminerOnly()
 
 
-def _require_open(plan: ExamPlan, candidate: ExamCandidate) -> None:
+def require_open(plan: ExamPlan, candidate: ExamCandidate) -> None:
     if plan.status != "published":
         raise errors.PlanNotOpen(f"考核计划《{plan.title}》尚未发布或已公布结果，不能考试")
     if candidate.status != "sampled":
@@ -146,13 +134,15 @@ def shown_questions(entries: Sequence[dict[str, Any]]) -> list[PaperQuestionPubl
     ]
 
 
-async def paper_for_print(*, db: Database, caller: Caller, candidate_id: str, now: datetime) -> PaperPublic:
+async def paper_for_print(
+    *, db: Database, caller: Caller, candidate_id: str, now: datetime, retry: bool = True
+) -> PaperPublic:
     """纸质试卷: the candidate's open paper (drawn now if there is none): the one a paper sitting is entered for."""
     try:
         async with db.transaction(immediate=True) as session:
             candidate, plan = await candidate_for(session, caller, candidate_id)
-            _require_examiner(caller, plan)
-            _require_open(plan, candidate)
+            require_examiner(caller, plan)
+            require_open(plan, candidate)
             latest = await repository.latest_paper(session, candidate.id)
             if latest is not None and latest.sitting_id is None:
                 paper = latest.paper
@@ -172,7 +162,9 @@ async def paper_for_print(*, db: Database, caller: Caller, candidate_id: str, no
                 entries, attempt, seed, total = drawn["entries"], 1, drawn["seed"], drawn["max_score"]
                 paper_id = drawn["id"]
     except IntegrityError:  # drawn meanwhile by another request: answer with that one
-        return await paper_for_print(db=db, caller=caller, candidate_id=candidate_id, now=now)
+        if not retry:
+            raise
+        return await paper_for_print(db=db, caller=caller, candidate_id=candidate_id, now=now, retry=False)
     return PaperPublic(
         paper_id=paper_id,
         candidate_id=candidate_id,
@@ -192,7 +184,7 @@ async def retake(
     async with db.transaction(immediate=True) as session:
         candidate, plan = await candidate_for(session, caller, candidate_id)
         require_organiser(caller, plan)
-        _require_open(plan, candidate)
+        require_open(plan, candidate)
         latest = await repository.latest_paper(session, candidate.id)
         if latest is None or latest.sitting_id is None:
             raise errors.RetakeNotAllowed("该考核对象还没有答卷（或已可补考），无需安排补考")
@@ -213,7 +205,7 @@ async def start(*, db: Database, caller: Caller, candidate_id: str, now: datetim
     try:
         async with db.transaction(immediate=True) as session:
             candidate, plan = await candidate_for(session, caller, candidate_id)
-            _require_open(plan, candidate)
+            require_open(plan, candidate)
             if plan.mode == "paper":
                 raise errors.PlanModeMismatch(f"考核计划《{plan.title}》为纸笔考核，答卷由考官录入")
             opens, closes = rules.window(plan.period_start, plan.period_end)
@@ -278,9 +270,9 @@ async def _visible(
     return row
 
 
-def _closed(row: repository.SittingRow) -> errors.SittingClosed:
+def _closed(row: repository.SittingRow, submission: str | None = None) -> errors.SittingClosed:
     sitting = row.sitting
-    if sitting.submission == "deadline" or sitting.submission is None:
+    if (submission or sitting.submission) in ("deadline", None):
         why = f"考试已于截止时间 {_beijing(sitting.deadline_at)}（北京时间）结束"
     else:
         why = f"答卷已于 {_beijing(sitting.submitted_at or sitting.deadline_at)}（北京时间）提交"
@@ -378,8 +370,7 @@ async def save_answers(
             closed = _closed(row)
         elif rules.is_past(as_utc(row.sitting.deadline_at), now):
             await close(session, [sitting_id], "deadline", now)
-            row.sitting.submission = "deadline"
-            closed = _closed(row)
+            closed = _closed(row, "deadline")
         else:
             by_id = {e["question_id"]: e for e in row.questions}
             latest: dict[str, dict[str, Any]] = {}
@@ -437,152 +428,3 @@ async def submit(*, db: Database, caller: Caller, sitting_id: str, now: datetime
             past = rules.is_past(as_utc(row.sitting.deadline_at), now)
             await close(session, [sitting_id], "deadline" if past else "person", now)
     return await read(db=db, caller=caller, sitting_id=sitting_id, now=now)
-
-
-# ------------------------------------------------------------------------------------------------ closing
-
-
-async def close(session: AsyncSession, sitting_ids: Sequence[str], submission: str, now: datetime) -> int:
-    """End these sittings (those still in progress), score them, write their results (pending until 公布) and
-    emit ``exam.sitting.submitted`` for each: a constant number of statements for any number of sittings.
-    A sitting closed at the deadline counts as submitted at its deadline."""
-    table = ExamSitting.__table__  # type: ignore[attr-defined]
-    claimed: list[str] = []
-    for part in repository.chunks(list(sitting_ids)):
-        result = await session.execute(
-            update(table)
-            .where(table.c.id.in_(part), table.c.status == "in_progress")
-            .values(
-                status="submitted",
-                submission=submission,
-                submitted_at=table.c.deadline_at if submission == "deadline" else now,
-            )
-            .returning(table.c.id)
-        )
-        claimed.extend(result.scalars())
-    if not claimed:
-        return 0
-    sittings = await repository.to_close(session, claimed)
-    entries = {s.id: json.loads(s.questions) for s in sittings}
-    keys = await repository.contents(session, [e["question_id"] for es in entries.values() for e in es])
-    saved: dict[str, dict[str, list[str]]] = {}
-    for a in await repository.answers_of(session, claimed):
-        saved.setdefault(a.sitting_id, {})[a.question_id] = json.loads(a.answer)
-    answer_points: list[dict[str, Any]] = []
-    sitting_scores: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
-    result_ids = iter(new_ids(len(sittings)))
-    for s in sittings:
-        answers = saved.get(s.id, {})
-        scored = scoring.score_sitting(
-            (
-                scoring.KeyedQuestion(
-                    e["question_id"],
-                    e["type"],
-                    json.loads(keys[(e["question_id"], e["version"])].answer),
-                    e["points"],
-                )
-                for e in entries[s.id]
-            ),
-            answers,
-            scoring=s.multiple_choice_scoring,
-            partial_share=s.partial_share,
-            pass_mark=s.pass_mark,
-        )
-        answer_points += [
-            {"b_sitting": s.id, "b_question": q, "b_points": scored.points[q]}
-            for q in answers
-            if q in scored.points
-        ]
-        sitting_scores.append({"b_id": s.id, "b_score": scored.score, "b_passed": scored.passed})
-        submitted_at = as_utc(s.submitted_at)
-        results.append(
-            {
-                "id": next(result_ids),
-                "sitting_id": s.id,
-                "plan_id": s.plan_id,
-                "manager_id": s.manager_id,
-                "enterprise_id": s.enterprise_id,
-                "region_code": s.region_code,
-                "role": s.role,
-                "kind": s.kind,
-                "score": scored.score,
-                "max_score": s.max_score,
-                "result": "qualified" if scored.passed else "failed",
-                "status": "pending",
-                "correction_of": None,
-                "reason": None,
-                "published_on": None,
-                "created_at": now,
-            }
-        )
-        emit(
-            session,
-            EXAM_SITTING_SUBMITTED,
-            ExamSittingSubmitted(
-                sitting_id=s.id,
-                plan_id=s.plan_id,
-                enterprise_id=s.enterprise_id,
-                manager_id=s.manager_id,
-                role=s.role,
-                kind=s.kind,
-                mode=s.mode,
-                submission=s.submission,
-                submitted_at=submitted_at,
-                score=scored.score,
-                max_score=s.max_score,
-            ),
-            region=s.region_code,
-            enterprise_id=s.enterprise_id,
-        )
-    answers_table = ExamAnswer.__table__  # type: ignore[attr-defined]
-    if answer_points:
-        await session.execute(
-            update(answers_table)
-            .where(
-                answers_table.c.sitting_id == bindparam("b_sitting"),
-                answers_table.c.question_id == bindparam("b_question"),
-            )
-            .values(points=bindparam("b_points")),
-            answer_points,
-        )
-    await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(score=bindparam("b_score"), passed=bindparam("b_passed")),
-        sitting_scores,
-    )
-    await session.execute(insert(ExamResult), results)
-    return len(claimed)
-
-
-async def close_overdue(db: Database, now: datetime) -> int:
-    """到时自动交卷: every sitting still in progress at its deadline, closed in batches (set-based)."""
-    closed = 0
-    while True:
-        async with db.transaction(immediate=True) as session:
-            ids = list(
-                (
-                    await session.scalars(
-                        select(ExamSitting.id)
-                        .where(ExamSitting.status == "in_progress", ExamSitting.deadline_at <= now)
-                        .order_by(ExamSitting.deadline_at)
-                        .limit(CLOSE_BATCH)
-                    )
-                ).all()
-            )
-            if ids:
-                closed += await close(session, ids, "deadline", now)
-        if len(ids) < CLOSE_BATCH:
-            return closed
-
-
-async def _close_overdue(app: FastAPI) -> str:
-    closed = await close_overdue(app.state.db, clock(app))
-    return f"sittings closed at their deadline: {closed}" if closed else ""
-
-
-# Close sittings past their deadline at start, then every ``exam_deadline_check_interval_seconds``.
-deadline_job = periodic(
-    "deadline_checks", lambda settings: settings.exam_deadline_check_interval_seconds, _close_overdue
-)
