@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from services.common.policy import Pack, load_packs
 from services.grading.decide import Decision, ManualDecision, Signal, Size, decide
 
-TODAY = date(2026, 11, 23)
+DAY = date(2026, 11, 23)
 
 PACKS = load_packs()
 SHANXI = PACKS.packs["shanxi"]
@@ -43,7 +43,7 @@ SIZES = {
 
 
 def ago(days: int) -> date:
-    return TODAY - timedelta(days=days)
+    return DAY - timedelta(days=days)
 
 
 def failed(n: int, days_ago: int) -> Signal:
@@ -93,12 +93,12 @@ def manual(
         supervision_class=supervision_class,
         reason=reason,
         decided_on=ago(decided_days_ago),
-        expires_on=expires_on or TODAY + timedelta(days=180),
+        expires_on=expires_on or DAY + timedelta(days=180),
         decided_by="张科长",
     )
 
 
-def active(decision: ManualDecision, today: date = TODAY) -> ManualDecision | None:
+def active(decision: ManualDecision, today: date = DAY) -> ManualDecision | None:
     """What the repository hands the service: only a manual decision with ``expires_on > today``."""
     return decision if decision.expires_on > today else None
 
@@ -111,7 +111,7 @@ def grade(
     region: str | None = None,
     manual: ManualDecision | None = None,
     released_on: date | None = None,
-    today: date = TODAY,
+    today: date = DAY,
 ) -> Decision:
     default_region = BAOSHAN if pack.pack == "shanghai" else WENSHUI
     return decide(
@@ -652,7 +652,7 @@ def test_an_equal_manual_decision_is_recorded_as_consistent() -> None:
 )
 def test_after_expiry_the_automatic_class_is_back(expires_in: int, expected: str, source: str) -> None:
     # The repository passes only a manual decision with expires_on > today; active() does the same here.
-    raised = manual("special", decided_days_ago=200, expires_on=TODAY + timedelta(days=expires_in))
+    raised = manual("special", decided_days_ago=200, expires_on=DAY + timedelta(days=expires_in))
     decision = grade(SHANXI, [failed(1, 10)], manual=active(raised))
     assert (decision.supervision_class, decision.class_source) == (expected, source)
 
