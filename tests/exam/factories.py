@@ -95,8 +95,9 @@ def xlsx_file(rows: list[list[str]]) -> bytes:
 
 
 # ------------------------------------------------------------------------------------ plans and candidates
-# Until the plans API (POST /plans, /plans/{id}/draw) is on main, sittings' tests write a published plan and
-# its candidates straight into the exam service's database, as a draw would leave them.
+# The in-process sittings tests write a published plan and its candidates straight into the exam service's
+# database, as POST /plans and /plans/{id}/draw leave them (a draw needs registry's managers, which only the
+# whole system brings); tests/exam/test_through_gateway.py runs the same path through the real plans API.
 
 SMALL_BLUEPRINT = [
     {"category": "law_regulation", "type": "single_choice", "count": 2, "points": 10},

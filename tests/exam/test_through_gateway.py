@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from services.common.db import Database, today_cn
+from services.common.db import today_cn
 from services.common.launcher import System
 from tests.e2e.client import login
-from tests.exam.factories import csv_file, published_plan, sitting_bank_rows, true_false
+from tests.exam.factories import SMALL_BLUEPRINT, csv_file, sitting_bank_rows, true_false
 from tests.harness import (
     enterprise_body,
     eventually,
@@ -25,6 +24,7 @@ from tests.harness import (
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
+DEMO_USCC = "91141121MA00000010"  # the unit of the demo enterprise account ent-demo
 DEMO_BANK = Path(__file__).parents[2] / "services" / "exam" / "data" / "bank.csv"
 
 
@@ -102,30 +102,72 @@ async def test_a_manager_appointed_at_registry_is_a_candidate_in_exam(system: Sy
         assert unit_id not in {c["enterprise_id"] for c in other.json()["items"]}
 
 
-async def test_a_person_sits_an_exam_through_the_gateway_and_the_neighbour_sees_nothing(
+async def test_a_sampled_person_sits_an_exam_through_the_gateway_and_the_neighbour_sees_nothing(
     system: System,
 ) -> None:
-    # Until the plans API is on main, the plan and its candidate are written into exam's own database.
-    database = Database(system.env["QSR_DATABASE_URL"].replace("{service}", "exam"))
-    try:
-        _, (candidate,) = await published_plan(
-            SimpleNamespace(state=SimpleNamespace(db=database)), [("91141121MA00000010", "141121")]
-        )
-    finally:
-        await database.dispose()
+    """The whole online path as a county runs it: bank, unit and director at registry, plan, draw, the unit's
+    notice, then the sitting by the unit's own account."""
+    today = today_cn()
     async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=20) as gateway:
-        province, company, jiaocheng = [
-            await login(gateway, u) for u in ("sx-province", "ent-demo", "jiaocheng")
+        province, wenshui, company, jiaocheng = [
+            await login(gateway, u) for u in ("sx-province", "wenshui", "ent-demo", "jiaocheng")
         ]
-    async with httpx.AsyncClient(base_url=system.url("gateway") + "/api/v1/exam", timeout=20) as exam:
         rows = sitting_bank_rows("GW")
-        imported = await exam.post(
-            "/questions/import", files={"file": ("bank.csv", csv_file(rows), "text/csv")}, headers=province
+        imported = await gateway.post(
+            "/api/v1/exam/questions/import",
+            files={"file": ("bank.csv", csv_file(rows), "text/csv")},
+            headers=province,
         )
-        assert imported.status_code == 200, imported.text
+        assert imported.status_code == 200 and imported.json()["rejected"] == 0, imported.text
+        unit = await gateway.post(
+            "/api/v1/registry/enterprises", json=enterprise_body(DEMO_USCC), headers=wenshui
+        )
+        assert unit.status_code == 201, unit.text
+        director = await gateway.post(
+            f"/api/v1/registry/enterprises/{unit.json()['id']}/managers",
+            json={
+                "role": "quality_director",
+                "name": "赵国强",
+                "id_number": id_number(902),
+                "appointed_on": (today - timedelta(days=20)).isoformat(),
+            },
+            headers=wenshui,
+        )
+        assert director.status_code == 201, director.text
+
+        async def arrived() -> None:
+            page = await gateway.get("/api/v1/exam/candidates", params={"limit": 500}, headers=wenshui)
+            assert director.json()["id"] in {c["manager_id"] for c in page.json()["items"]}
+
+        await eventually(arrived, timeout=20)
+
+    async with httpx.AsyncClient(base_url=system.url("gateway") + "/api/v1/exam", timeout=20) as exam:
+        plan = await exam.post(
+            "/plans",
+            json={
+                "title": "文水县质量安全总监线上考核",
+                "mode": "online",
+                "period_start": today.isoformat(),
+                "period_end": (today + timedelta(days=7)).isoformat(),
+                "roles": ["quality_director"],
+                "kinds": ["production"],
+                "sample_ratio": 1,
+                "blueprint": SMALL_BLUEPRINT,
+            },
+            headers=wenshui,
+        )
+        assert plan.status_code == 201, plan.text
+        drawn = await exam.post(f"/plans/{plan.json()['id']}/draw", json={}, headers=wenshui)
+        assert drawn.status_code == 200, drawn.text
+        notices = (await exam.get("/notices", headers=company)).json()["items"]
+        (candidate,) = [n["candidate_id"] for n in notices if n["manager_id"] == director.json()["id"]]
+
+        refused = await exam.post(f"/candidates/{candidate}/sittings", headers=jiaocheng)
+        assert refused.status_code == 404 and refused.json()["code"] == "EXAM_CANDIDATE_NOT_FOUND"
         started = await exam.post(f"/candidates/{candidate}/sittings", headers=company)
         assert started.status_code == 201, started.text
         sitting = started.json()
+        assert len(sitting["questions"]) == 6 and sitting["max_score"] == 100
         first = sitting["questions"][0]
         url = f"/sittings/{sitting['id']}/answers/{first['question_id']}"
         for applied in (True, False):  # the same save twice: kept once
