@@ -22,6 +22,7 @@ from gateway.openapi import ServiceDocuments
 from gateway.proxy import Proxy, check_path
 from gateway.ratelimit import Headers, RateLimited, RateLimits, with_headers
 from gateway.stream import EventHub
+from services.common import logs
 from services.common.auth import Caller, issue_token
 from services.common.errors import (
     ErrorMiddleware,
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure()
         bus = Bus(settings, "gateway")
         hub = EventHub(bus)
         app.state.bus, app.state.hub = bus, hub

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.common import failpoints
+from services.common import failpoints, logs
 from services.common.arrivals import Arrivals
 from services.common.auth import CallerDep
 from services.common.db import Database, as_utc, migrate
@@ -149,6 +149,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure()
         url = settings.database_url_for(name)
         await migrate(name, url)
         db = Database(url)

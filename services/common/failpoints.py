@@ -2,7 +2,8 @@
 ``=raise`` makes the code there fail with an unexpected exception instead (a bug, a lost connection).
 
 Empty in real use; the crash tests set it on a real service process to kill it mid-flight, the error tests to
-see what a caller gets from a failure nobody foresaw.
+see what a caller gets from a failure nobody foresaw. Production never obeys it (``qsr up`` refuses to start
+with it set there, and a process started otherwise ignores it), so a stray variable cannot crash a province.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def _parse(spec: str) -> dict[str, str]:
     return points
 
 
-_POINTS = _parse(os.environ.get("QSR_FAILPOINTS", ""))
+_POINTS = {} if os.environ.get("QSR_ENV") == "production" else _parse(os.environ.get("QSR_FAILPOINTS", ""))
 
 
 class FailpointError(RuntimeError):

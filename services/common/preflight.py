@@ -31,6 +31,8 @@ def check(env: Mapping[str, str]) -> tuple[Settings | None, list[str]]:
         and not env.get("QSR_INTERNAL_SIGNING_KEY", "").strip()
     ):
         problems.append(f"QSR_INTERNAL_SIGNING_KEY：{MISSING_SIGNING_KEY}。")
+    if env.get("QSR_ENV") == "production" and env.get("QSR_FAILPOINTS", "").strip():
+        problems.append("QSR_FAILPOINTS：仅供崩溃测试注入故障，生产环境不得设置。请删去该变量。")
     try:
         settings = read_settings()
     except InvalidSettings as exc:

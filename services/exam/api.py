@@ -12,11 +12,13 @@ from services.common.auth import CallerDep
 from services.common.pagination import MAX_LIMIT, Page
 from services.exam import repository, service
 from services.exam.bank import api as bank
+from services.exam.plans import api as plans
 from services.exam.results import api as results
 from services.exam.schemas import CandidatePublic
 
 router = APIRouter(tags=["exam 质量安全管理人员考核"])
 router.include_router(bank.router)
+router.include_router(plans.router)
 router.include_router(results.router)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
         "QSR_REGION_TABLE",
         "QSR_INTERNAL_SIGNING_KEY",
         "QSR_INTERNAL_PUBLIC_KEY",
+        "QSR_FAILPOINTS",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
@@ -101,7 +105,8 @@ def test_production_names_a_missing_or_unparsable_key_with_the_other_problems(
     monkeypatch.setenv("QSR_ENV", "production")
     monkeypatch.setenv("QSR_SECRET_KEY", "s" * 40)
     monkeypatch.setenv("QSR_MAX_DELIVER", "none")
-    production = {**env, "QSR_ENV": "production"}
+    monkeypatch.setenv("QSR_FAILPOINTS", "inbox.after_commit=exit")
+    production = {**env, "QSR_ENV": "production", "QSR_FAILPOINTS": "inbox.after_commit=exit"}
     settings, problems = preflight.check(production)
     assert settings is None
     assert [p.split("：")[0] for p in problems] == [
@@ -109,7 +114,9 @@ def test_production_names_a_missing_or_unparsable_key_with_the_other_problems(
         "QSR_MAX_DELIVER",
         "QSR_PII_KEY",
         "QSR_INTERNAL_SIGNING_KEY",
+        "QSR_FAILPOINTS",
     ], problems
+    production.pop("QSR_FAILPOINTS")
 
     garbled = "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----"
     monkeypatch.setenv("QSR_INTERNAL_SIGNING_KEY", garbled)
@@ -130,3 +137,12 @@ def test_a_public_key_list_without_the_gateways_own_is_named(
     assert problem.startswith("QSR_INTERNAL_PUBLIC_KEY：不含 QSR_INTERNAL_SIGNING_KEY 对应的公钥")
     monkeypatch.setenv("QSR_INTERNAL_PUBLIC_KEY", other_public + _public)  # a rotation: both listed
     assert preflight.check(env)[1] == []
+
+
+@pytest.mark.parametrize(("environment", "obeyed"), [("development", True), ("production", False)])
+def test_a_failpoint_is_never_obeyed_in_production(environment: str, obeyed: bool) -> None:
+    """A process started some other way than ``qsr up`` (a unit file, a container) still ignores it."""
+    code = "from services.common import failpoints; failpoints.hit('x.y'); print('alive')"
+    env = {**os.environ, "QSR_ENV": environment, "QSR_FAILPOINTS": "x.y=exit"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == ((75, "") if obeyed else (0, "alive"))

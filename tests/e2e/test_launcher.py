@@ -4,6 +4,7 @@ and stops without leaving a process."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -226,6 +227,9 @@ def test_qsr_up_runs_everything_and_stops_cleanly(tmp_path: Path, stop_signal: s
     ready = httpx.get(f"http://127.0.0.1:{gateway_port}/readyz", timeout=5)
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert (tmp_path / "var" / "registry.db").exists()  # SQLite under the data directory by default
+    # Each process's own lines reach its log, with time, level and origin (not only uvicorn's).
+    registry_log = (tmp_path / "var" / "logs" / "registry.log").read_text(encoding="utf-8")
+    assert re.search(r"^\d{4}-\d\d-\d\d [\d:,]+ INFO qsr\.db registry: database migrated", registry_log, re.M)
 
     children = _descendants(launcher.pid)
     assert len(children) >= 7  # nats-server, five services, the gateway

@@ -4,6 +4,7 @@ problem body; the genuine ones pass; during a key rotation a service accepts wha
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -144,6 +145,19 @@ async def test_a_service_accepts_the_gateways_identity(
     # At the edge of what is allowed: the full lifetime, issued a moment ago.
     edge = _signed(settings, iat=int(time.time()) - 1, exp=int(time.time()) - 1 + INTERNAL_TTL_SECONDS)
     assert (await registry.get("/enterprises", headers={IDENTITY_HEADER: edge})).status_code == 200
+
+
+async def test_an_identity_accepted_once_is_refused_once_it_expires(
+    registry: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A service remembers the identities it verified (one signature check per identity, not per request); what
+    it remembers must not outlive the identity: expired 4 s ago is within the 5 s clock skew, 2 s later not."""
+    now = int(time.time())
+    ending = _signed(settings, iat=now - INTERNAL_TTL_SECONDS + 1, exp=now - 4 + 1)
+    assert (await registry.get("/enterprises", headers={IDENTITY_HEADER: ending})).status_code == 200
+    assert (await registry.get("/enterprises", headers={IDENTITY_HEADER: ending})).status_code == 200
+    await asyncio.sleep(2.5)
+    _refused(await registry.get("/enterprises", headers={IDENTITY_HEADER: ending}), "/enterprises")
 
 
 async def test_during_a_rotation_both_keys_are_accepted_and_after_it_only_the_new(settings: Settings) -> None:
