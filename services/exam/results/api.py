@@ -73,7 +73,11 @@ def result_public(result: ExamResult, title: str, name: str, unit_name: str | No
 
 def summons_public(summons: ExamSummons, name: str | None) -> SummonsPublic:
     return SummonsPublic(
-        **{c: getattr(summons, c) for c in SummonsPublic.model_fields if hasattr(summons, c) and c != "result_ids"},
+        **{
+            c: getattr(summons, c)
+            for c in SummonsPublic.model_fields
+            if hasattr(summons, c) and c != "result_ids"
+        },
         enterprise_name=name,
         result_ids=json.loads(summons.result_ids),
     )
@@ -123,7 +127,11 @@ async def published_list(plan_id: str, db: DbDep, caller: CallerDep) -> Publishe
     return PublishedList(plan_id=plan.id, title=plan.title, published_on=published_on, items=items)
 
 
-@router.get("/results", response_model=Page[ResultPublic], summary="考核结果（监管部门：管辖范围内；企业：本单位人员）")
+@router.get(
+    "/results",
+    response_model=Page[ResultPublic],
+    summary="考核结果（监管部门：管辖范围内；企业：本单位人员）",
+)
 async def list_results(
     db: DbDep,
     caller: CallerDep,
@@ -229,7 +237,9 @@ async def list_summonses(
     return Page(items=[summons_public(*row) for row in rows], next_cursor=next_cursor)
 
 
-@router.post("/summonses/{summons_id}/held", response_model=SummonsPublic, summary="登记约谈情况（日期、约谈人、结果）")
+@router.post(
+    "/summonses/{summons_id}/held", response_model=SummonsPublic, summary="登记约谈情况（日期、约谈人、结果）"
+)
 async def summons_held(summons_id: str, body: SummonsHeld, db: DbDep, caller: CallerDep) -> SummonsPublic:
     async with db.transaction(immediate=True) as session:
         summons, name = await service.hold_summons(
@@ -243,9 +253,7 @@ async def summons_held(summons_id: str, body: SummonsHeld, db: DbDep, caller: Ca
     return summons_public(summons, name)
 
 
-@router.get(
-    "/rectifications", response_model=Page[RectificationPublic], summary="督促考核不合格单位整改"
-)
+@router.get("/rectifications", response_model=Page[RectificationPublic], summary="督促考核不合格单位整改")
 async def list_rectifications(
     db: DbDep,
     caller: CallerDep,

@@ -37,7 +37,11 @@ from services.exam.results.errors import KeyUnchanged
 
 
 def _draft(version: QuestionVersion, answer: list[str]) -> bank_rules.Draft:
-    roles = [r for r, on in (("quality_director", version.for_director), ("quality_officer", version.for_officer)) if on]
+    roles = [
+        r
+        for r, on in (("quality_director", version.for_director), ("quality_officer", version.for_officer))
+        if on
+    ]
     kinds = [k for k, on in (("production", version.for_production), ("sales", version.for_sales)) if on]
     return bank_rules.Draft(
         category=version.category,

@@ -47,7 +47,9 @@ def _results_statement(caller: Caller) -> Select[Any]:
         .join(ExamPlan, ExamPlan.id == ExamResult.plan_id)
         .join(
             ExamCandidate,
-            and_(ExamCandidate.plan_id == ExamResult.plan_id, ExamCandidate.manager_id == ExamResult.manager_id),
+            and_(
+                ExamCandidate.plan_id == ExamResult.plan_id, ExamCandidate.manager_id == ExamResult.manager_id
+            ),
         )
         .outerjoin(ExamUnit, ExamUnit.id == ExamResult.enterprise_id)
     )
@@ -103,7 +105,9 @@ async def published_list(session: AsyncSession, plan_id: str) -> Sequence[Any]:
         select(ExamResult, ExamCandidate.name, ExamUnit.name)
         .join(
             ExamCandidate,
-            and_(ExamCandidate.plan_id == ExamResult.plan_id, ExamCandidate.manager_id == ExamResult.manager_id),
+            and_(
+                ExamCandidate.plan_id == ExamResult.plan_id, ExamCandidate.manager_id == ExamResult.manager_id
+            ),
         )
         .outerjoin(ExamUnit, ExamUnit.id == ExamResult.enterprise_id)
         .where(ExamResult.plan_id == plan_id, ExamResult.status == "published")

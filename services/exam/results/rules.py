@@ -188,9 +188,7 @@ def month_bounds(month: str) -> tuple[date, date]:
     return first, following
 
 
-def monthly_counts(
-    examined: Iterable[tuple[str, str]], rectifications: Iterable[str]
-) -> list[MonthFigures]:
+def monthly_counts(examined: Iterable[tuple[str, str]], rectifications: Iterable[str]) -> list[MonthFigures]:
     """The month's figures per region: ``examined`` one (region, kind) per sitting result first published that
     month (a correction is not a second 人次), ``rectifications`` one region per rectification opened."""
     persons: dict[str, dict[str, int]] = defaultdict(lambda: {"production": 0, "sales": 0})
