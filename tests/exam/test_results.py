@@ -14,14 +14,16 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 
 from services.common.db import Database, today_cn, utcnow
+from services.common.events import EXAM_SITTING_SUBMITTED, ExamSittingSubmitted
 from services.common.ids import new_id
 from services.common.launcher import System
+from services.common.messaging import emit
 from services.exam.models import ExamAnswer, ExamCandidate, ExamPaper, ExamResult, ExamSitting
 from tests.e2e.client import login
 from tests.exam.factories import true_false
@@ -44,7 +46,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 class Gateway:
     """The gateway with the demo log-ins (one log-in per user: they are rate-limited)."""
 
-    tokens: dict[str, dict[str, str]] = {}
+    tokens: ClassVar[dict[str, dict[str, str]]] = {}
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
@@ -75,10 +77,18 @@ class Gateway:
 
 
 async def write_sitting(
-    system: System, plan_id: str, manager_id: str, question: dict[str, Any], given: str, score: float
+    system: System,
+    plan_id: str,
+    manager_id: str,
+    question: dict[str, Any],
+    given: str,
+    score: float,
+    *,
+    announce: bool = False,
 ) -> str:
     """A submitted, scored sitting of a sampled person: a paper holding ``question`` (5 points, answered
-    ``given`` and scored against its key as stored now) among 19 others worth ``score`` without it."""
+    ``given`` and scored against its key as stored now) among 19 others worth ``score`` without it;
+    ``announce``: with its ``exam.sitting.submitted`` in exam's outbox, as the submit route writes it."""
     db = Database(system.env["QSR_DATABASE_URL"].replace("{service}", "exam"))
     now = utcnow()
     try:
@@ -157,6 +167,27 @@ async def write_sitting(
                 created_at=now,
             )
             session.add_all([paper, sitting, answer, result])
+            if announce:
+                submitted = ExamSittingSubmitted(
+                    sitting_id=sitting.id,
+                    plan_id=plan_id,
+                    enterprise_id=candidate.enterprise_id,
+                    manager_id=manager_id,
+                    role=candidate.role,
+                    kind=candidate.kind,
+                    mode="online",
+                    submission="person",
+                    submitted_at=now,
+                    score=total,
+                    max_score=100,
+                )
+                emit(
+                    session,
+                    EXAM_SITTING_SUBMITTED,
+                    submitted,
+                    region=candidate.region_code,
+                    enterprise_id=candidate.enterprise_id,
+                )
         return result.id
     finally:
         await db.dispose()
@@ -180,10 +211,11 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
         zhang = (await g.appoint(demo, 801, "quality_director", "张三"))["id"]
         ouyang = (await g.appoint(demo, 802, "quality_officer", "欧阳修"))["id"]
         li = (await g.appoint(other, 803, "quality_director", "李四"))["id"]
+        wang = (await g.appoint(other, 804, "quality_officer", "王五"))["id"]
 
         async def arrived() -> None:
             page = await g.ok("wenshui", "GET", "/api/v1/exam/candidates", params={"limit": 500})
-            assert {zhang, ouyang, li} <= {c["manager_id"] for c in page["items"]}
+            assert {zhang, ouyang, li, wang} <= {c["manager_id"] for c in page["items"]}
 
         await eventually(arrived, timeout=30)
         plan = await g.ok(
@@ -202,7 +234,7 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
         )
         plan_id = plan["id"]
         drawn = await g.ok("wenshui", "POST", f"/api/v1/exam/plans/{plan_id}/draw", json={})
-        assert {zhang, ouyang, li} <= set(drawn["drawn"])
+        assert {zhang, ouyang, li, wang} <= set(drawn["drawn"])
 
         # 张三 55 (+0: answered "true" against the wrong key), 欧阳修 40, 李四 80: two failures in one unit.
         r_zhang = await write_sitting(system, plan_id, zhang, wrong_key, "true", 55)
@@ -374,3 +406,21 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
         assert len((await g.ok("wenshui", "GET", "/api/v1/exam/summonses"))["items"]) == 1
         counts = await g.ok("wenshui", "GET", "/api/v1/exam/counts", params={"month": month})
         assert counts["total"]["production_persons"] == 3
+
+        # A sitting submitted after publication is published at once, with the same consequences.
+        wrong_key["answer"] = ["true"]  # scored against the corrected key
+        r_wang = await write_sitting(system, plan_id, wang, wrong_key, "false", 30, announce=True)
+
+        async def published() -> dict:
+            result = await g.ok("wenshui", "GET", f"/api/v1/exam/results/{r_wang}")
+            assert result["status"] == "published", result
+            return result
+
+        late = await eventually(published, timeout=30)
+        assert (late["published_on"], late["result"], late["score"]) == (TODAY.isoformat(), "failed", 30)
+        opened = (await g.ok("wenshui", "GET", "/api/v1/exam/rectifications", params={"status": "open"}))[
+            "items"
+        ]
+        assert [(r["enterprise_id"], r["manager_ids"]) for r in opened] == [(other, [wang])]
+        counts = await g.ok("wenshui", "GET", "/api/v1/exam/counts", params={"month": month})
+        assert (counts["total"]["production_persons"], counts["total"]["rectified_units"]) == (4, 2)

@@ -142,7 +142,8 @@ async def announce(
 async def _rectify(
     session: AsyncSession, plan: ExamPlan, failed: Sequence[ExamResult], *, today: date, days: int
 ) -> list[str]:
-    """督促整改: one per unit and plan; a later failure of the same unit adds its person (and reopens it)."""
+    """督促整改: one per unit and plan; a later failure of a person not named yet adds them (and reopens a
+    closed one); a regraded failure of a person already named changes nothing."""
     by_unit: dict[str, list[ExamResult]] = defaultdict(list)
     for result in failed:
         by_unit[result.enterprise_id].append(result)
@@ -166,9 +167,9 @@ async def _rectify(
             opened.append(row.id)
             continue
         merged = sorted(set(json.loads(held.manager_ids)) | set(managers))
-        if merged != json.loads(held.manager_ids) or held.status == "done":
+        if merged != sorted(json.loads(held.manager_ids)):  # a person failed not named yet (not a regrade's)
             held.manager_ids = json.dumps(merged)
-            if held.status == "done":  # a new failure: the unit is urged again, same record
+            if held.status == "done":  # the unit is urged again, on the same record
                 held.status, held.closed_on, held.closed_by = "open", None, None
                 held.due_on = rules.rectification_due_on(today, days)
     return opened
