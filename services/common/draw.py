@@ -35,8 +35,31 @@ def sort_key(seed: str, purpose: str, candidate: str) -> str:
 
 
 def rank(seed: str, purpose: str, candidates: Iterable[str]) -> list[str]:
-    """The candidates in draw order: ascending by their sort key, ties (never seen) by id."""
-    return sorted(candidates, key=lambda candidate: (sort_key(seed, purpose, candidate), candidate))
+    """The candidates in draw order: ascending by their sort key, ties (never seen) by id.
+
+    The same order as sorting by ``sort_key``, computed from HMAC's inner and outer hash states prepared once
+    (RFC 2104), and compared as digests (the hex of a digest sorts as its bytes do): a paper ranks thousands
+    of questions per draw, and ``hmac.new`` per candidate takes about twice as long."""
+    key = seed.encode()
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(purpose.encode() + b"\x00")
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    inner_copy, outer_copy = inner.copy, outer.copy
+
+    def digest(candidate: str) -> bytes:
+        first = inner_copy()
+        first.update(candidate.encode())
+        second = outer_copy()
+        second.update(first.digest())
+        return second.digest()
+
+    return sorted(candidates, key=lambda candidate: (digest(candidate), candidate))
+
+
+_BLOCK = 64  # SHA-256's block size, HMAC's key length
 
 
 def draw_count(ratio: float, population: int) -> int:

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # A batch's Idempotency-Key is answered from its kept response this long; a phone retrying later still
     # changes nothing (operations carry the device's ids and versions), it only gets a fresh answer.
     inspection_idempotency_retention_days: int = Field(30, ge=1)
+    # Exam: how often sittings still open past their deadline are closed and scored (到时自动交卷); a sitting
+    # read or written after its deadline is closed at once whatever this says.
+    exam_deadline_check_interval_seconds: Positive = 15.0
 
     @field_validator("env")
     @classmethod

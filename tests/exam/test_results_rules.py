@@ -1,4 +1,4 @@
-"""The pure rules of results: current results, the 多次 rule (once per crossing), due dates, scoring, counts."""
+"""The pure rules of results: current results, the 多次 rule (once per crossing), due dates, counts (scoring is the sittings' own)."""
 
 from __future__ import annotations
 
@@ -71,18 +71,6 @@ def test_rectification_due_and_overdue() -> None:
     assert rules.rectification_due_on(DAY, 30) == date(2027, 1, 2)
     assert rules.is_overdue("open", DAY - timedelta(days=1), DAY)
     assert not rules.is_overdue("open", DAY, DAY) and not rules.is_overdue("done", date(2020, 1, 1), DAY)
-
-
-def test_scoring_of_one_answer() -> None:
-    kw = {"multiple_choice_scoring": "all_or_nothing", "partial_share": 0.5}
-    assert rules.score_answer("true_false", ["true"], ["true"], 5, **kw) == 5
-    assert rules.score_answer("single_choice", ["B"], ["A"], 5, **kw) == 0
-    assert rules.score_answer("multiple_choice", ["A", "B"], ["B", "A"], 5, **kw) == 5
-    assert rules.score_answer("multiple_choice", ["A", "B"], ["A"], 5, **kw) == 0
-    assert rules.score_answer("multiple_choice", ["A", "B"], None, 5, **kw) == 0
-    partial = {**kw, "multiple_choice_scoring": "partial"}
-    assert rules.score_answer("multiple_choice", ["A", "B", "C"], ["A"], 5, **partial) == 2.5
-    assert rules.score_answer("multiple_choice", ["A", "B"], ["A", "D"], 5, **partial) == 0
 
 
 def test_the_published_row_masks_the_name() -> None:

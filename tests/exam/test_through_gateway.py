@@ -13,7 +13,7 @@ import pytest
 from services.common.db import today_cn
 from services.common.launcher import System
 from tests.e2e.client import login
-from tests.exam.factories import true_false
+from tests.exam.factories import SMALL_BLUEPRINT, csv_file, sitting_bank_rows, true_false
 from tests.harness import (
     enterprise_body,
     eventually,
@@ -24,6 +24,7 @@ from tests.harness import (
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
+DEMO_USCC = "91141121MA00000010"  # the unit of the demo enterprise account ent-demo
 DEMO_BANK = Path(__file__).parents[2] / "services" / "exam" / "data" / "bank.csv"
 
 
@@ -99,3 +100,82 @@ async def test_a_manager_appointed_at_registry_is_a_candidate_in_exam(system: Sy
         assert id_number(901) not in str(candidate) and "周建国" not in str(candidate)
         other = await gateway.get("/api/v1/exam/candidates", headers=jiaocheng)
         assert unit_id not in {c["enterprise_id"] for c in other.json()["items"]}
+
+
+async def test_a_sampled_person_sits_an_exam_through_the_gateway_and_the_neighbour_sees_nothing(
+    system: System,
+) -> None:
+    """The whole online path as a county runs it: bank, unit and director at registry, plan, draw, the unit's
+    notice, then the sitting by the unit's own account."""
+    today = today_cn()
+    async with httpx.AsyncClient(base_url=system.url("gateway"), timeout=20) as gateway:
+        province, wenshui, company, jiaocheng = [
+            await login(gateway, u) for u in ("sx-province", "wenshui", "ent-demo", "jiaocheng")
+        ]
+        rows = sitting_bank_rows("GW")
+        imported = await gateway.post(
+            "/api/v1/exam/questions/import",
+            files={"file": ("bank.csv", csv_file(rows), "text/csv")},
+            headers=province,
+        )
+        assert imported.status_code == 200 and imported.json()["rejected"] == 0, imported.text
+        unit = await gateway.post(
+            "/api/v1/registry/enterprises", json=enterprise_body(DEMO_USCC), headers=wenshui
+        )
+        assert unit.status_code == 201, unit.text
+        director = await gateway.post(
+            f"/api/v1/registry/enterprises/{unit.json()['id']}/managers",
+            json={
+                "role": "quality_director",
+                "name": "赵国强",
+                "id_number": id_number(902),
+                "appointed_on": (today - timedelta(days=20)).isoformat(),
+            },
+            headers=wenshui,
+        )
+        assert director.status_code == 201, director.text
+
+        async def arrived() -> None:
+            page = await gateway.get("/api/v1/exam/candidates", params={"limit": 500}, headers=wenshui)
+            assert director.json()["id"] in {c["manager_id"] for c in page.json()["items"]}
+
+        await eventually(arrived, timeout=20)
+
+    async with httpx.AsyncClient(base_url=system.url("gateway") + "/api/v1/exam", timeout=20) as exam:
+        plan = await exam.post(
+            "/plans",
+            json={
+                "title": "文水县质量安全总监线上考核",
+                "mode": "online",
+                "period_start": today.isoformat(),
+                "period_end": (today + timedelta(days=7)).isoformat(),
+                "roles": ["quality_director"],
+                "kinds": ["production"],
+                "sample_ratio": 1,
+                "blueprint": SMALL_BLUEPRINT,
+            },
+            headers=wenshui,
+        )
+        assert plan.status_code == 201, plan.text
+        drawn = await exam.post(f"/plans/{plan.json()['id']}/draw", json={}, headers=wenshui)
+        assert drawn.status_code == 200, drawn.text
+        notices = (await exam.get("/notices", headers=company)).json()["items"]
+        (candidate,) = [n["candidate_id"] for n in notices if n["manager_id"] == director.json()["id"]]
+
+        refused = await exam.post(f"/candidates/{candidate}/sittings", headers=jiaocheng)
+        assert refused.status_code == 404 and refused.json()["code"] == "EXAM_CANDIDATE_NOT_FOUND"
+        started = await exam.post(f"/candidates/{candidate}/sittings", headers=company)
+        assert started.status_code == 201, started.text
+        sitting = started.json()
+        assert len(sitting["questions"]) == 6 and sitting["max_score"] == 100
+        first = sitting["questions"][0]
+        url = f"/sittings/{sitting['id']}/answers/{first['question_id']}"
+        for applied in (True, False):  # the same save twice: kept once
+            saved = await exam.put(url, json={"revision": 1, "answer": ["A"]}, headers=company)
+            assert saved.status_code == 200 and saved.json()["applied"] is applied, saved.text
+        hidden = await exam.get(f"/sittings/{sitting['id']}", headers=jiaocheng)
+        assert hidden.status_code == 404 and hidden.json()["code"] == "EXAM_SITTING_NOT_FOUND"
+        done = await exam.post(f"/sittings/{sitting['id']}/submit", headers=company)
+        assert done.status_code == 200 and done.json()["submission"] == "person", done.text
+        late = await exam.put(url, json={"revision": 2, "answer": ["B"]}, headers=company)
+        assert late.status_code == 409 and late.json()["code"] == "EXAM_SITTING_CLOSED"

@@ -32,8 +32,9 @@ from services.exam.models import (
     ExamSitting,
     QuestionVersion,
 )
-from services.exam.results import rules, service
+from services.exam.results import service
 from services.exam.results.errors import KeyUnchanged
+from services.exam.sittings.scoring import score_answer
 
 
 def _draft(version: QuestionVersion, answer: list[str]) -> bank_rules.Draft:
@@ -145,12 +146,12 @@ async def _rescore(
         answer = answers.get(sitting_id)
         if answer is None:
             continue  # unanswered: no points under any key
-        awarded = rules.score_answer(
+        awarded = score_answer(
             question_type,
             key,
             json.loads(answer.answer),
             points,
-            multiple_choice_scoring=plan.multiple_choice_scoring,
+            scoring=plan.multiple_choice_scoring,
             partial_share=plan.partial_share,
         )
         before = answer.points or 0.0

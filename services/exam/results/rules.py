@@ -1,6 +1,6 @@
 """The rules of exam results as plain functions over plain data: what the published list (公布名单) shows,
 which results are the current ones, when a unit is summoned (约谈, the pack's 多次), when its rectification
-(督促整改) is due, how one answer scores, and the month's figures of the statistics table (003 附件5)."""
+(督促整改) is due, and the month's figures of the statistics table (003 附件5)."""
 
 from __future__ import annotations
 
@@ -139,34 +139,6 @@ def rectification_due_on(opened_on: date, rectification_days: int) -> date:
 
 def is_overdue(status: str, due_on: date, today: date) -> bool:
     return status == "open" and due_on < today
-
-
-# ------------------------------------------------------------------------------------------------- scoring
-
-
-def score_answer(
-    question_type: str,
-    key: Sequence[str],
-    given: Sequence[str] | None,
-    points: float,
-    *,
-    multiple_choice_scoring: str,
-    partial_share: float,
-) -> float:
-    """One answer's points: single choice and true/false exact; multiple choice all-or-nothing, or under
-    ``partial`` a choice of correct options only (not all) earns ``partial_share`` of the points."""
-    if not given:
-        return 0.0
-    chosen, correct = set(given), set(key)
-    if chosen == correct:
-        return float(points)
-    if (
-        question_type == "multiple_choice"
-        and multiple_choice_scoring == "partial"
-        and chosen < correct  # only correct options, not all of them
-    ):
-        return round(float(points) * partial_share, 2)
-    return 0.0
 
 
 # ------------------------------------------------------------------------------------ 附件5 monthly counts
