@@ -13,6 +13,7 @@ from services.common.pagination import MAX_LIMIT, Page
 from services.exam import repository, service
 from services.exam.bank import api as bank
 from services.exam.plans import api as plans
+from services.exam.results import api as results
 from services.exam.schemas import CandidatePublic
 from services.exam.sittings import api as sittings
 
@@ -20,6 +21,7 @@ router = APIRouter(tags=["exam 质量安全管理人员考核"])
 router.include_router(bank.router)
 router.include_router(plans.router)
 router.include_router(sittings.router)
+router.include_router(results.router)
 
 
 @router.get(

@@ -7,6 +7,7 @@ from services.common.events import (
     ENTERPRISE_REGISTERED,
     ENTERPRISE_STATUS_CHANGED,
     ENTERPRISE_UPDATED,
+    EXAM_SITTING_SUBMITTED,
     MANAGER_APPOINTED,
     MANAGER_DISQUALIFIED,
     MANAGER_REMOVED,
@@ -15,6 +16,7 @@ from services.common.messaging import Batched
 from services.common.projection import by_unit
 from services.exam import service
 from services.exam.models import ExamUnit
+from services.exam.results import service as results
 
 _MANAGERS = Batched(service.apply_manager_events)
 
@@ -31,4 +33,6 @@ HANDLERS = {
     MANAGER_APPOINTED: _MANAGERS,
     MANAGER_REMOVED: _MANAGERS,
     MANAGER_DISQUALIFIED: _MANAGERS,
+    # A sitting submitted after its plan's results were published is published at once.
+    EXAM_SITTING_SUBMITTED: Batched(results.on_sittings_submitted),
 }

@@ -11,10 +11,11 @@ signals still call for.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from services.common.policy import CLASS_NAMES, CLASS_ORDER, Count, Pack, Rule
+from services.common.policy import CLASS_NAMES, CLASS_ORDER, SIGNAL_KINDS, Count, Pack, Rule
 from services.grading.tiering import TierDecision, assign_tier
 
 REGION_PREFIX = {"province": 2, "city": 4, "county": 6, "station": 6}
@@ -97,9 +98,15 @@ def valid_signals(signals: list[Signal]) -> tuple[list[Signal], tuple[str, ...]]
     """The signals that still stand: a spot-check failure overturned on re-test (复检推翻) no longer counts."""
     overturned = {s.ref for s in signals if s.kind == "spot_check_overturned" and s.ref}
     standing, voided = [], []
+    summonses: set[str] = set()
     for s in sorted(signals, key=lambda s: (s.occurred_on, s.id)):
         if s.kind == "spot_check_overturned":
             continue
+        if s.kind == "summoned" and s.ref:
+            # One summons (约谈) is one signal, however often it was announced.
+            if s.ref in summonses:
+                continue
+            summonses.add(s.ref)
         if s.kind == "spot_check_failed" and s.ref in overturned:
             voided.append(s.id)
         else:
@@ -122,7 +129,10 @@ def _matches(rule: Rule, signals: list[Signal], today: date, windowed: bool = Tr
         seen = _counted(rule.count, signals, today, windowed)
         if len(seen) < rule.count.at_least:
             return None
-        return Reason(rule.id, f"{rule.text}（计 {len(seen)} 次）", rule.basis, tuple(s.id for s in seen))
+        kinds = Counter(s.kind for s in seen)
+        counted = "、".join(f"{SIGNAL_KINDS.get(k, k)} {n} 次" for k, n in sorted(kinds.items()))
+        text = f"{rule.text}（计 {len(seen)} 次：{counted}）"
+        return Reason(rule.id, text, rule.basis, tuple(s.id for s in seen))
     credits = [s for s in signals if s.kind == "credit_risk" and s.credit_class and s.occurred_on <= today]
     if not credits:
         return None

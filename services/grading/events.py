@@ -21,6 +21,7 @@ from services.common.events import (
     CREDIT_RISK_ASSESSED,
     ENTERPRISE_REGISTERED,
     ENTERPRISE_UPDATED,
+    EXAM_ENTERPRISE_SUMMONED,
     SPOT_CHECK_FAILED,
     SPOT_CHECK_OVERTURNED,
     CaseClosed,
@@ -29,6 +30,7 @@ from services.common.events import (
     CreditRiskAssessed,
     EnterpriseRegistered,
     EventSpec,
+    ExamEnterpriseSummoned,
     SpotCheckOverturned,
     SpotCheckRecorded,
 )
@@ -40,7 +42,13 @@ from services.grading.models import GradedEnterprise, ManualDecision, RiskSignal
 from services.grading.repository import UnitRow
 from services.grading.service import as_signal, evaluate, list_annually, store
 
-SIGNAL_SOURCES = (SPOT_CHECK_FAILED, SPOT_CHECK_OVERTURNED, CASE_CLOSED, COMPLAINT_VERIFIED)
+SIGNAL_SOURCES = (
+    SPOT_CHECK_FAILED,
+    SPOT_CHECK_OVERTURNED,
+    CASE_CLOSED,
+    COMPLAINT_VERIFIED,
+    EXAM_ENTERPRISE_SUMMONED,
+)
 SIZE_SOURCES = (ENTERPRISE_REGISTERED, ENTERPRISE_UPDATED)
 
 
@@ -88,6 +96,17 @@ def _signal_fields(event: CloudEvent, payload: Any) -> dict[str, Any] | None:
             "occurred_on": payload.verified_on,
             "ref": payload.complaint_id,
             "detail": {"inspection_id": payload.inspection_id},
+        }
+    if isinstance(payload, ExamEnterpriseSummoned):  # 多次考核不合格被约谈: counted from the summons day
+        return {
+            "kind": "summoned",
+            "occurred_on": payload.summoned_on,
+            "ref": payload.summons_id,
+            "detail": {
+                "failures": payload.failures,
+                "result_ids": payload.result_ids,
+                "reason": payload.reason,
+            },
         }
     raise TypeError(f"grading does not apply {event.type}")
 
