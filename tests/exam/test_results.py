@@ -4,9 +4,8 @@ summon the unit, which grading raises to key supervision; a key correction turns
 published as a correction and registry lifts the bar; a unit sees its own results only; the neighbouring
 county sees nothing; the month's counts.
 
-The sittings are written into exam's database by a factory (the sittings routes are another helper's, not
-on main yet): a submitted, scored sitting with its paper, answers and pending result, as that helper's
-submit will leave them."""
+Every sitting goes through the real routes: started by the unit's account or the county's examiner on site,
+answered in one batch autosave, submitted and scored by exam."""
 
 from __future__ import annotations
 
@@ -19,12 +18,8 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from services.common.db import Database, today_cn, utcnow
-from services.common.events import EXAM_SITTING_SUBMITTED, ExamSittingSubmitted
-from services.common.ids import new_id
+from services.common.db import today_cn
 from services.common.launcher import System
-from services.common.messaging import emit
-from services.exam.models import ExamAnswer, ExamCandidate, ExamPaper, ExamResult, ExamSitting
 from tests.e2e.client import login
 from tests.exam.factories import true_false
 from tests.harness import enterprise_body, eventually, id_number, make_uscc, module_system
@@ -76,121 +71,34 @@ class Gateway:
         return await self.ok("wenshui", "POST", path, status, json=body)
 
 
-async def write_sitting(
-    system: System,
-    plan_id: str,
-    manager_id: str,
-    question: dict[str, Any],
-    given: str,
-    score: float,
-    *,
-    announce: bool = False,
-) -> str:
-    """A submitted, scored sitting of a sampled person: a paper holding ``question`` (5 points, answered
-    ``given`` and scored against its key as stored now) among 19 others worth ``score`` without it;
-    ``announce``: with its ``exam.sitting.submitted`` in exam's outbox, as the submit route writes it."""
-    db = Database(system.env["QSR_DATABASE_URL"].replace("{service}", "exam"))
-    now = utcnow()
-    try:
-        async with db.transaction() as session:
-            candidate = (
-                await session.execute(
-                    ExamCandidate.__table__.select().where(  # type: ignore[attr-defined]
-                        ExamCandidate.plan_id == plan_id, ExamCandidate.manager_id == manager_id
-                    )
-                )
-            ).one()
-            awarded = 5.0 if [given] == question["answer"] else 0.0
-            total = score + awarded
-            paper = ExamPaper(
-                id=new_id(),
-                candidate_id=candidate.id,
-                plan_id=plan_id,
-                manager_id=manager_id,
-                seed=new_id(),
-                questions=json.dumps(
-                    [
-                        {
-                            "question_id": question["id"],
-                            "version": 1,
-                            "category": question["category"],
-                            "type": "true_false",
-                            "points": 5,
-                            "options": [],
-                        }
-                    ]
-                ),
-                max_score=100,
-                created_at=now,
-            )
-            sitting = ExamSitting(
-                id=new_id(),
-                paper_id=paper.id,
-                candidate_id=candidate.id,
-                plan_id=plan_id,
-                manager_id=manager_id,
-                enterprise_id=candidate.enterprise_id,
-                region_code=candidate.region_code,
-                role=candidate.role,
-                kind=candidate.kind,
-                mode="online",
-                status="submitted",
-                started_at=now,
-                deadline_at=now,
-                submitted_at=now,
-                submission="person",
-                started_by="test",
-                score=total,
-                max_score=100,
-                passed=total >= 60,
-            )
-            answer = ExamAnswer(
-                sitting_id=sitting.id,
-                question_id=question["id"],
-                revision=1,
-                answer=json.dumps([given]),
-                saved_at=now,
-                points=awarded,
-            )
-            result = ExamResult(
-                id=new_id(),
-                sitting_id=sitting.id,
-                plan_id=plan_id,
-                manager_id=manager_id,
-                enterprise_id=candidate.enterprise_id,
-                region_code=candidate.region_code,
-                role=candidate.role,
-                kind=candidate.kind,
-                score=total,
-                max_score=100,
-                result="qualified" if total >= 60 else "failed",
-                created_at=now,
-            )
-            session.add_all([paper, sitting, answer, result])
-            if announce:
-                submitted = ExamSittingSubmitted(
-                    sitting_id=sitting.id,
-                    plan_id=plan_id,
-                    enterprise_id=candidate.enterprise_id,
-                    manager_id=manager_id,
-                    role=candidate.role,
-                    kind=candidate.kind,
-                    mode="online",
-                    submission="person",
-                    submitted_at=now,
-                    score=total,
-                    max_score=100,
-                )
-                emit(
-                    session,
-                    EXAM_SITTING_SUBMITTED,
-                    submitted,
-                    region=candidate.region_code,
-                    enterprise_id=candidate.enterprise_id,
-                )
-        return result.id
-    finally:
-        await db.dispose()
+# The plan's paper: every general true/false question of 专业知识 the bank has for a production unit (the demo
+# bank's 7 and the wrong-keyed RS-1), 12.5 points each, so every paper holds RS-1 and the scores are known.
+PAPER = [{"category": "professional_knowledge", "type": "true_false", "count": 8, "points": 12.5}]
+
+
+async def sit(g: Gateway, user: str, candidate: str, wrong_key: str, given: str, right: int) -> str:
+    """A sampled person sits the plan's paper through the real routes (``user``: the unit's own account or the
+    county's examiner on site): RS-1 (``wrong_key``) answered ``given``, ``right`` of the other questions
+    answered by their key as it stands and the rest the other way; submitted. Returns the sitting's id."""
+    sitting = await g.ok(user, "POST", f"/api/v1/exam/candidates/{candidate}/sittings", 201)
+    others = [q["question_id"] for q in sitting["questions"] if q["question_id"] != wrong_key]
+    assert len(others) == 7, sitting["questions"]
+    answers = [{"question_id": wrong_key, "revision": 1, "answer": [given]}]
+    for n, question in enumerate(others):
+        key = (await g.ok("wenshui", "GET", f"/api/v1/exam/questions/{question}"))["answer"]
+        answer = key if n < right else ["false" if key == ["true"] else "true"]
+        answers.append({"question_id": question, "revision": 1, "answer": answer})
+    await g.ok(user, "PUT", f"/api/v1/exam/sittings/{sitting['id']}/answers", json=answers)
+    submitted = await g.ok(user, "POST", f"/api/v1/exam/sittings/{sitting['id']}/submit")
+    assert submitted["status"] == "submitted" and submitted["submission"] == "person", submitted
+    return sitting["id"]
+
+
+async def result_of(g: Gateway, plan_id: str, manager_id: str) -> str:
+    """The current result of a person in the plan (written when the sitting is submitted)."""
+    items = (await g.ok("wenshui", "GET", "/api/v1/exam/results", params={"plan_id": plan_id}))["items"]
+    (found,) = [r["id"] for r in items if r["manager_id"] == manager_id]
+    return found
 
 
 async def test_publication_and_its_consequences_then_a_regrade(system: System) -> None:
@@ -229,6 +137,7 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
                 "roles": ["quality_director", "quality_officer"],
                 "kinds": ["production"],
                 "sample_ratio": 1,
+                "blueprint": PAPER,
                 **PERIOD,
             },
         )
@@ -236,14 +145,18 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
         drawn = await g.ok("wenshui", "POST", f"/api/v1/exam/plans/{plan_id}/draw", json={})
         assert {zhang, ouyang, li, wang} <= set(drawn["drawn"])
 
-        # 张三 55 (+0: answered "true" against the wrong key), 欧阳修 40, 李四 80: two failures in one unit.
-        r_zhang = await write_sitting(system, plan_id, zhang, wrong_key, "true", 55)
-        r_ouyang = await write_sitting(system, plan_id, ouyang, wrong_key, "true", 40)
-        r_li = await write_sitting(system, plan_id, li, wrong_key, "true", 80)
+        candidates = await g.ok("wenshui", "GET", f"/api/v1/exam/plans/{plan_id}/candidates")
+        candidate = {c["manager_id"]: c["id"] for c in candidates["items"]}
+        # 张三 50 (4 right; RS-1 answered "true" against the wrong key), 欧阳修 37.5, both sitting through their
+        # unit's account; 李四 87.5 on site with the examiner: two failures in one unit.
+        await sit(g, "ent-demo", candidate[zhang], wrong_key["id"], "true", right=4)
+        await sit(g, "ent-demo", candidate[ouyang], wrong_key["id"], "true", right=3)
+        await sit(g, "wenshui", candidate[li], wrong_key["id"], "true", right=7)
+        r_zhang, r_ouyang, r_li = [await result_of(g, plan_id, m) for m in (zhang, ouyang, li)]
 
         # Before publication: the unit sees its person's score, not which answers were wrong.
         own = await g.ok("ent-demo", "GET", f"/api/v1/exam/results/{r_zhang}")
-        assert (own["score"], own["status"], own["wrong_answers"]) == (55, "pending", None)
+        assert (own["score"], own["status"], own["wrong_answers"]) == (50, "pending", None)
         assert own["name_masked"] == "张*" and "张三" not in str(own)
         listed = await g.ok("wenshui", "GET", f"/api/v1/exam/plans/{plan_id}/results/published")
         assert listed["items"] == []
@@ -320,9 +233,8 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
         assert {r["id"] for r in mine} == {r_zhang, r_ouyang}
         assert (await g.call("ent-demo", "GET", f"/api/v1/exam/results/{r_li}")).status_code == 404
         own = await g.ok("ent-demo", "GET", f"/api/v1/exam/results/{r_zhang}")
-        assert [(w["question_id"], w["given"], w["key"]) for w in own["wrong_answers"]] == [
-            (wrong_key["id"], ["true"], ["false"])
-        ]
+        wrong = {w["question_id"]: (w["given"], w["key"]) for w in own["wrong_answers"]}
+        assert len(wrong) == 4 and wrong[wrong_key["id"]] == (["true"], ["false"])
         assert (await g.ok("jiaocheng", "GET", "/api/v1/exam/results", params={"plan_id": plan_id}))[
             "items"
         ] == []
@@ -383,12 +295,12 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
             ]
         }
         assert (now[zhang]["score"], now[zhang]["result"], now[zhang]["correction_of"]) == (
-            60,
+            62.5,
             "qualified",
             r_zhang,
         )
         assert now[zhang]["reason"].startswith("阅卷更正：") and now[zhang]["status"] == "published"
-        assert (now[ouyang]["score"], now[ouyang]["result"]) == (45, "failed")
+        assert (now[ouyang]["score"], now[ouyang]["result"]) == (50, "failed")
         every = await g.ok(
             "wenshui", "GET", "/api/v1/exam/results", params={"plan_id": plan_id, "include_superseded": True}
         )
@@ -408,8 +320,8 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
         assert counts["total"]["production_persons"] == 3
 
         # A sitting submitted after publication is published at once, with the same consequences.
-        wrong_key["answer"] = ["true"]  # scored against the corrected key
-        r_wang = await write_sitting(system, plan_id, wang, wrong_key, "false", 30, announce=True)
+        await sit(g, "wenshui", candidate[wang], wrong_key["id"], "false", right=2)  # 25 against the new key
+        r_wang = await result_of(g, plan_id, wang)
 
         async def published() -> dict:
             result = await g.ok("wenshui", "GET", f"/api/v1/exam/results/{r_wang}")
@@ -417,7 +329,7 @@ async def test_publication_and_its_consequences_then_a_regrade(system: System) -
             return result
 
         late = await eventually(published, timeout=30)
-        assert (late["published_on"], late["result"], late["score"]) == (TODAY.isoformat(), "failed", 30)
+        assert (late["published_on"], late["result"], late["score"]) == (TODAY.isoformat(), "failed", 25)
         opened = (await g.ok("wenshui", "GET", "/api/v1/exam/rectifications", params={"status": "open"}))[
             "items"
         ]

@@ -22,7 +22,7 @@ class SittingClosed(Conflict):
 
 
 class PlanNotOpen(Conflict):
-    code, title = "EXAM_PLAN_NOT_OPEN", "考核计划未发布，或考核对象已不在名单中"
+    code, title = "EXAM_PLAN_NOT_OPEN", "考核计划尚未抽取发布，或考核对象已不在名单中"
 
 
 class OutsideWindow(Conflict):

@@ -228,8 +228,8 @@ async def import_sheet(
         async with db.transaction(immediate=True) as session:
             plan = await plan_for(session, caller, plan_id)
             service.require_examiner(caller, plan)
-            if plan.status != "published":
-                raise errors.PlanNotOpen(f"考核计划《{plan.title}》尚未发布或已公布结果，不能录入答卷")
+            if plan.status not in service.OPEN_STATUSES:
+                raise errors.PlanNotOpen(f"考核计划《{plan.title}》尚未抽取发布，不能录入答卷")
             ids = sorted({r.candidate_id for r in rows})
             candidates = {
                 c.id: c

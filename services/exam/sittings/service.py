@@ -56,9 +56,15 @@ def require_examiner(caller: Caller, plan: ExamPlan) -> None:
         raise errors.ExaminerOnly()
 
 
+# A plan is open for sittings once drawn, and stays open after its results are published while its window
+# lasts: a late sitter and a retake (补考, which follows a published failure) still sit, and their results are
+# published at once (results.service.on_sittings_submitted).
+OPEN_STATUSES = ("published", "results_published")
+
+
 def require_open(plan: ExamPlan, candidate: ExamCandidate) -> None:
-    if plan.status != "published":
-        raise errors.PlanNotOpen(f"考核计划《{plan.title}》尚未发布或已公布结果，不能考试")
+    if plan.status not in OPEN_STATUSES:
+        raise errors.PlanNotOpen(f"考核计划《{plan.title}》尚未抽取发布，不能考试")
     if candidate.status != "sampled":
         raise errors.PlanNotOpen("该人员已不在本计划的考核名单中（重新抽取时被撤回）")
 
