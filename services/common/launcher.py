@@ -50,6 +50,9 @@ def _die_with_parent() -> None:
         pass
 
 
+KEEP_ALIVE_SECONDS = 75  # uvicorn's default of 5 s is below what the gateway's pool keeps (30 s)
+
+
 def spawn(args: list[str], env: dict[str, str], log_path: Path | None = None) -> subprocess.Popen[bytes]:
     output = open(log_path, "ab") if log_path else None
     return subprocess.Popen(
@@ -182,6 +185,10 @@ class System:
             "--no-proxy-headers",
             "--timeout-graceful-shutdown",
             "5",
+            # Longer than the gateway keeps an idle upstream connection (gateway.proxy.KEEPALIVE_SECONDS): a
+            # service closing one first races the gateway reusing it, and the request fails as a 502.
+            "--timeout-keep-alive",
+            str(KEEP_ALIVE_SECONDS),
         ]
         if name != "gateway" and self.replicas > 1:
             args += ["--workers", str(self.replicas)]

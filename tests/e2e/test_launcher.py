@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from gateway.accounts import DEMO_ACCOUNTS
+from gateway.proxy import KEEPALIVE_SECONDS
 from services.common.internal_keys import new_pair
 from services.common.settings import SERVICES
 from tests.harness import free_port
@@ -195,6 +196,17 @@ def test_a_process_that_dies_during_start_up_is_explained_on_the_terminal(tmp_pa
     assert "stopped." in result.stdout
 
 
+def _keep_alive(pid: int) -> float | None:
+    """The ``--timeout-keep-alive`` a uvicorn process was started with (None for another process)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    if "uvicorn" not in args:
+        return None
+    return float(args[args.index("--timeout-keep-alive") + 1]) if "--timeout-keep-alive" in args else 5.0
+
+
 def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     """``qsr up`` until its banner is printed: the process and what it printed."""
     launcher = subprocess.Popen(
@@ -233,6 +245,10 @@ def test_qsr_up_runs_everything_and_stops_cleanly(tmp_path: Path, stop_signal: s
 
     children = _descendants(launcher.pid)
     assert len(children) >= 7  # nats-server, five services, the gateway
+    # Every service keeps an idle connection longer than the gateway's pool does, so that the gateway never
+    # reuses one the service is closing (which failed as a 502 under the exam benchmark).
+    keep_alive = [_keep_alive(pid) for pid in children if _keep_alive(pid) is not None]
+    assert len(keep_alive) >= 6 and min(keep_alive) > KEEPALIVE_SECONDS, keep_alive
     launcher.send_signal(stop_signal)
     assert launcher.wait(30) == 0
     rest = launcher.stdout.read()
