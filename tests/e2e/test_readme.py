@@ -208,8 +208,16 @@ def check(readme: str, workdir: Path, gateway: str, timeout: float = 240) -> lis
     return problems
 
 
+# Files of the project the walk-throughs name by their path from its root (where a reader runs them).
+PROJECT_FILES = ("services/exam/data/bank.csv",)
+
+
 def test_the_readme_walk_throughs_state_what_the_system_does(system: System, tmp_path: Path) -> None:
-    problems = check(README.read_text(), tmp_path / "walk-through", system.url("gateway"))
+    workdir = tmp_path / "walk-through"
+    for name in PROJECT_FILES:
+        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(README.parent / name, workdir / name)
+    problems = check(README.read_text(), workdir, system.url("gateway"))
     assert not problems, "the README and the system disagree:\n" + "\n".join(problems)
 
 
