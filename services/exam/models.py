@@ -125,6 +125,10 @@ class ExamPlan(SQLModel, table=True):
     max_score: float
     multiple_choice_scoring: str = Field(max_length=20)  # all_or_nothing | partial
     partial_share: float
+    # The consequences' numbers, copied too (the pack's 多次, its window, the days to rectify).
+    repeated_failures: int = 2
+    repeated_failures_within_days: int = 730
+    rectification_days: int = 30
     status: str = Field(default="draft", max_length=20, index=True)  # draft | published | results_published
     draw_round: int = 0  # the latest draw (0: not drawn)
     seed: str | None = Field(default=None, max_length=64)

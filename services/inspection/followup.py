@@ -24,8 +24,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -47,7 +45,7 @@ from services.common.events import (
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
-from services.common.policy import PACKS_DIR, PackSet, load_packs
+from services.common.policy import packs_in
 from services.common.settings import Settings
 from services.common.workdays import is_working_day
 from services.inspection import evidence, repository, service
@@ -214,14 +212,9 @@ class FollowUpPublic(BaseModel):
 # ----------------------------------------------------------------------------------------- domain rules
 
 
-@cache
-def _packs(directory: Path) -> PackSet:
-    return load_packs(directory)
-
-
 def retest_window_days(settings: Settings, region_code: str) -> int:
     """复检申请期限 (days) in the province's grading pack."""
-    pack = _packs(settings.grading_packs_dir or PACKS_DIR).for_region(region_code)
+    pack = packs_in(settings.grading_packs_dir).for_region(region_code)
     return pack.deadlines.retest_application_days
 
 

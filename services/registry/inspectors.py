@@ -15,8 +15,6 @@ late flag. The real time of entry is in the audit trail either way.
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -32,7 +30,7 @@ from services.common.events import INSPECTOR_ASSIGNED, InspectorAssigned
 from services.common.ids import new_id
 from services.common.messaging import emit
 from services.common.pagination import MAX_LIMIT, Page, keyset
-from services.common.policy import PACKS_DIR, PackSet, load_packs
+from services.common.policy import packs_in
 from services.common.regions import level_of
 from services.common.settings import Settings
 from services.common.workdays import add_working_days, calendar_known_between
@@ -116,14 +114,9 @@ class CurrentAssignmentPublic(BaseModel):
 # ------------------------------------------------------------------------------------------------ rules
 
 
-@cache
-def _packs(directory: Path) -> PackSet:
-    return load_packs(directory)
-
-
 def change_working_days(settings: Settings, region_code: str) -> int:
     """N of the N-working-day rule for a unit of ``region_code`` (its province's grading pack)."""
-    pack = _packs(settings.grading_packs_dir or PACKS_DIR).for_region(region_code)
+    pack = packs_in(settings.grading_packs_dir).for_region(region_code)
     return pack.deadlines.inspector_change_working_days
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,10 +23,10 @@ import pytest
 from services.common.db import Database, today_cn, utcnow
 from services.common.ids import new_id
 from services.common.launcher import System
-from services.common.policy import BlueprintItem
+from services.common.policy import PACKS_DIR, BlueprintItem
 from services.common.settings import Settings
 from services.exam.app import create_app as create_exam
-from services.exam.models import ExamSitting, ExamUnit
+from services.exam.models import ExamPlan, ExamSitting, ExamUnit
 from services.exam.plans import rules, sampling
 from tests.e2e.client import login
 from tests.harness import (
@@ -649,3 +650,38 @@ async def test_reading_a_plan_is_one_query_for_a_regulator_and_a_unit_alike(sett
             assert (shown.status_code, listed.status_code) == (status, 200), shown.text
             assert len(selects(seen)) == 2  # one each
             assert (plan_id in {p["id"] for p in listed.json()["items"]}) is (status == 200)
+
+
+@pytest.mark.asyncio
+async def test_a_plan_takes_its_numbers_from_the_packs_the_service_is_configured_with(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """QSR_GRADING_PACKS_DIR names the province's packs for every service: a plan copies its pass mark and its
+    consequences' numbers (多次, its window, the days to rectify) from them, not from the shipped defaults."""
+    packs = tmp_path / "packs"
+    shutil.copytree(PACKS_DIR, packs)
+    shanxi = packs / "shanxi.yaml"
+    shanxi.write_text(
+        shanxi.read_text(encoding="utf-8")
+        + "exam:\n  pass_mark_percent: 80\n  repeated_failures: 3\n  rectification_days: 15\n",
+        encoding="utf-8",
+    )
+    app = create_exam(settings.model_copy(update={"grading_packs_dir": packs}))
+    async with serving(app) as exam:
+        files = {"file": ("bank.csv", DEMO_BANK.read_bytes(), "text/csv")}
+        imported = await exam.post("/questions/import", files=files, headers=identity(settings, SX_PROVINCE))
+        assert imported.status_code == 200, imported.text
+        body = {"title": "考核", "mode": "online", "roles": ["quality_officer"], "kinds": ["production"]}
+        made = await exam.post(
+            "/plans", json={**body, **PERIOD, "sample_count": 1}, headers=identity(settings, WENSHUI)
+        )
+        assert made.status_code == 201, made.text
+        assert (made.json()["pass_mark"], made.json()["max_score"]) == (80, 100)
+        async with app.state.db.session() as session:
+            plan = await session.get(ExamPlan, made.json()["id"])
+        assert plan is not None
+        assert (plan.repeated_failures, plan.repeated_failures_within_days, plan.rectification_days) == (
+            3,
+            730,
+            15,
+        )

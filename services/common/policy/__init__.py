@@ -5,7 +5,7 @@ One YAML file per province in ``packs/``, validated when it is loaded (``schema`
 province's numbers reads them here, so none imports another service's package for them.
 """
 
-from services.common.policy.loader import PACKS_DIR, PackSet, load_packs
+from services.common.policy.loader import PACKS_DIR, PackSet, load_packs, packs_in
 from services.common.policy.schema import (
     CLASS_NAMES,
     CLASS_ORDER,
@@ -57,4 +57,5 @@ __all__ = [
     "Thresholds",
     "Tiers",
     "load_packs",
+    "packs_in",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,10 @@ def load_packs(directory: Path = PACKS_DIR) -> PackSet:
                 )
             claimed[province] = src.path
     return PackSet(packs)
+
+
+@cache
+def packs_in(directory: Path | None = None) -> PackSet:
+    """The packs of ``directory`` (None: the shipped ones), read once per process: a changed pack takes effect
+    when the service restarts. Every service reads a province's numbers through this (QSR_GRADING_PACKS_DIR)."""
+    return load_packs(directory or PACKS_DIR)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from services.common.app import DbDep
 from services.common.auth import CallerDep
@@ -35,9 +35,11 @@ Round = Annotated[int, Path(ge=1, le=10_000, description="抽取轮次")]
     response_model=PlanPublic,
     summary="制定考核计划（草稿；组卷、时长、及格线取自本省规则包）",
 )
-async def create_plan(body: PlanCreate, db: DbDep, caller: CallerDep) -> PlanPublic:
+async def create_plan(body: PlanCreate, db: DbDep, caller: CallerDep, request: Request) -> PlanPublic:
     async with db.transaction() as session:
-        plan = await service.create(session=session, caller=caller, body=body)
+        plan = await service.create(
+            session=session, caller=caller, body=body, settings=request.app.state.settings
+        )
     return service.plan_public(plan)
 
 

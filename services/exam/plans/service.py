@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time
-from functools import cache
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -20,7 +19,8 @@ from services.common.db import CHINA, as_utc, utcnow
 from services.common.events import EXAM_PLAN_PUBLISHED, ExamPlanPublished
 from services.common.ids import new_id, new_ids
 from services.common.messaging import emit
-from services.common.policy import BlueprintItem, PackSet, load_packs
+from services.common.policy import BlueprintItem, packs_in
+from services.common.settings import Settings
 from services.exam import access
 from services.exam.models import ExamCandidate, ExamDraw, ExamPlan
 from services.exam.plans import repository, rules, sampling
@@ -43,12 +43,6 @@ from services.exam.plans.schemas import DrawPublic, DrawRequest, DrawVerificatio
 MAX_PERIOD_DAYS = 366
 
 
-@cache
-def packs() -> PackSet:
-    """The policy packs, read once per process (a changed pack takes effect when the service restarts)."""
-    return load_packs()
-
-
 # ------------------------------------------------------------------------------------------------ plans
 
 
@@ -68,14 +62,14 @@ def _check(body: PlanCreate) -> None:
         )
 
 
-async def create(*, session: AsyncSession, caller: Caller, body: PlanCreate) -> ExamPlan:
+async def create(*, session: AsyncSession, caller: Caller, body: PlanCreate, settings: Settings) -> ExamPlan:
     """A draft plan of the caller's bureau, its paper rules copied from the province's pack (so that a later
     pack change does not alter it); refused when the visible bank cannot fill its blueprint."""
     if not caller.is_regulator:
         raise PlansRegulatorOnly("企业账号不能制定考核计划")
     _check(body)
     organiser = caller.region_code
-    pack = packs().for_region(organiser[:6])
+    pack = packs_in(settings.grading_packs_dir).for_region(organiser[:6])
     policy = pack.exam
     blueprint: list[BlueprintItem] = list(body.blueprint or policy.blueprint)
     roles = sorted(set(body.roles))
@@ -118,6 +112,9 @@ async def create(*, session: AsyncSession, caller: Caller, body: PlanCreate) -> 
         max_score=total,
         multiple_choice_scoring=policy.multiple_choice_scoring,
         partial_share=policy.partial_share,
+        repeated_failures=policy.repeated_failures,
+        repeated_failures_within_days=policy.repeated_failures_within_days,
+        rectification_days=policy.rectification_days,
         status="draft",
         created_by=caller.username,
         created_at=utcnow(),

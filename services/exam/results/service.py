@@ -16,7 +16,6 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
-from functools import cache
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +31,6 @@ from services.common.events import (
 )
 from services.common.ids import new_id
 from services.common.messaging import Delivery, emit
-from services.common.policy import ExamPolicy, load_packs
 from services.exam.models import ExamPlan, ExamRectification, ExamResult, ExamSummons
 from services.exam.results import repository, rules
 from services.exam.results.errors import (
@@ -45,16 +43,6 @@ from services.exam.results.errors import (
     SummonsAlreadyHeld,
     SummonsNotFound,
 )
-
-
-@cache
-def _packs():  # type: ignore[no-untyped-def]
-    return load_packs()
-
-
-def policy_for(plan: ExamPlan) -> ExamPolicy:
-    """The exam numbers of the organiser's province (多次, its window, the rectification days)."""
-    return _packs().for_region(plan.organiser_region[:6]).exam
 
 
 def require_regulator(caller: Caller) -> None:
@@ -133,9 +121,8 @@ async def announce(
     failed = [r for r in results if r.result == "failed"]
     if not failed:
         return [], []
-    policy = policy_for(plan)
-    opened = await _rectify(session, plan, failed, today=today, days=policy.rectification_days)
-    summoned = await _summon(session, {r.enterprise_id: r.region_code for r in failed}, policy, today=today)
+    opened = await _rectify(session, plan, failed, today=today, days=plan.rectification_days)
+    summoned = await _summon(session, {r.enterprise_id: r.region_code for r in failed}, plan, today=today)
     return opened, summoned
 
 
@@ -176,9 +163,9 @@ async def _rectify(
 
 
 async def _summon(
-    session: AsyncSession, regions: dict[str, str], policy: ExamPolicy, *, today: date
+    session: AsyncSession, regions: dict[str, str], plan: ExamPlan, *, today: date
 ) -> list[str]:
-    """The 多次 rule for the units with new failures: one query for their results, one for their summonses."""
+    """The 多次 rule (the plan's numbers, copied from its pack) for the units with new failures: one query for their results, one for their summonses."""
     rows = await repository.results_of_units(session, regions)
     held = await repository.summonses_of_units(session, regions)
     summoned_for: dict[str, set[str]] = defaultdict(set)
@@ -190,8 +177,8 @@ async def _summon(
             unit,
             [r for r in rows if r.enterprise_id == unit],
             summoned_for[unit],
-            repeated_failures=policy.repeated_failures,
-            within_days=policy.repeated_failures_within_days,
+            repeated_failures=plan.repeated_failures,
+            within_days=plan.repeated_failures_within_days,
             today=today,
         )
         if due is None:
