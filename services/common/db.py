@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import SQLModel
 
+from services.common.errors import Unavailable
+
 log = logging.getLogger("qsr.db")
 
 # SQLite's batch migrations need named constraints; the same names keep PostgreSQL tidy.
@@ -50,6 +52,9 @@ def today_cn() -> date:
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; every datetime we store is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+WRITE_WAIT_SECONDS = 30  # as long as SQLite's own busy timeout: a writer waits its turn, then is refused
 
 
 def is_sqlite(url: str) -> bool:
@@ -151,6 +156,7 @@ class Database:
         self.url = url
         self.engine = _make_engine(url)
         self.on_outbox_commit: Callable[[], None] | None = None
+        self._writer = asyncio.Lock() if is_sqlite(url) else None
         self._sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, info={"wake_relay": self._outbox_committed}
         )
@@ -168,10 +174,25 @@ class Database:
         that uses ``session.begin_nested()`` (the sqlite3 driver sends its BEGIN only before the first write,
         so a SAVEPOINT before it would start a transaction of its own and its release would commit).
         """
-        async with self._sessions.begin() as session:
-            if immediate and is_sqlite(self.url):
-                await session.execute(text("BEGIN IMMEDIATE"))
-            yield session
+        if self._writer is None:
+            async with self._sessions.begin() as session:
+                yield session
+            return
+        # SQLite has one writer at a time. Within a process, writers queue on a lock and each is woken the moment
+        # the one before commits; left to SQLite, a writer that finds the file locked sleeps in its busy
+        # handler's steps of up to 100 ms, and under load (a room of candidates autosaving) those sleeps were
+        # the p99. Other processes (replicas) still meet SQLite's own lock.
+        try:
+            await asyncio.wait_for(self._writer.acquire(), WRITE_WAIT_SECONDS)
+        except TimeoutError:
+            raise Unavailable("数据库繁忙，请稍后重试") from None
+        try:
+            async with self._sessions.begin() as session:
+                if immediate:
+                    await session.execute(text("BEGIN IMMEDIATE"))
+                yield session
+        finally:
+            self._writer.release()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
